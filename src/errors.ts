@@ -1,0 +1,63 @@
+/**
+ * Errors by blame. Each edge translates them once: the CLI prints message + hint and exits, the HTTP
+ * layer maps them to a status and `{error}`, a stream ends with an `error` event.
+ */
+export class KliskError extends Error {
+  readonly code: string;
+  readonly hint?: string;
+  constructor(code: string, message: string, hint?: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = hint;
+  }
+}
+
+/** The project (config, .env, entry file) is wrong: the user must fix a file. */
+export class ConfigError extends KliskError {
+  constructor(message: string, hint?: string) {
+    super("config_error", message, hint);
+  }
+}
+
+/** The SDK was used wrongly from user code (bad tool definition, duplicate agent, ...). */
+export class UserError extends KliskError {
+  constructor(message: string, hint?: string) {
+    super("user_error", message, hint);
+  }
+}
+
+/** The model provider failed or answered something we cannot use. */
+export class ModelError extends KliskError {
+  /** Upstream HTTP status, when there was one. */
+  readonly status?: number;
+  constructor(message: string, status?: number) {
+    super("model_error", message);
+    this.status = status;
+  }
+}
+
+/** A user tool threw while running. */
+export class ToolError extends KliskError {
+  readonly toolName: string;
+  constructor(toolName: string, message: string) {
+    super("tool_error", message);
+    this.toolName = toolName;
+  }
+}
+
+/** A client request is invalid; `status` is the HTTP status to answer with. */
+export class RequestError extends KliskError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super("request_error", message);
+    this.status = status;
+  }
+}
+
+/** The run was aborted (client went away, cancel, shutdown). */
+export class AbortedError extends KliskError {
+  constructor(message = "Run cancelled") {
+    super("aborted", message);
+  }
+}

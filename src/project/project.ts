@@ -1,0 +1,17 @@
+/** What the CLI hands to the server and the runner: a loaded, validated project. */
+import type { Agent } from "./registry";
+import type { KliskConfig } from "./config";
+
+export interface Project {
+  /** `name` from klisk.config.yaml, or the directory name. */
+  readonly name: string;
+  /** Absolute project directory. */
+  readonly dir: string;
+  readonly config: KliskConfig;
+  /** In definition order; the first is the default agent. Never empty. */
+  readonly agents: readonly Agent[];
+  /** Absolute path of the loaded entry file. */
+  readonly entryFile: string;
+  /** Non-fatal problems found while loading (unknown config keys, missing keys...), for the CLI to print. */
+  readonly warnings: readonly string[];
+}

@@ -1,0 +1,108 @@
+/**
+ * `defineAgent()` and the registry it writes to. The registry lives on globalThis under a registered
+ * symbol: a project's `import "klisk"` may be served by another module instance than the CLI's (jiti,
+ * test runners), and both must see the same agents.
+ */
+import { UserError } from "../errors";
+import { isTool, type Tool } from "../runner/tools";
+
+export type BuiltinTool = "web_search" | "file_search" | "code_interpreter" | "image_generation";
+
+export interface ModelSettings {
+  temperature?: number;
+  topP?: number;
+  maxOutputTokens?: number;
+  reasoningEffort?: "minimal" | "low" | "medium" | "high";
+  reasoningSummary?: "auto" | "concise" | "detailed";
+  parallelToolCalls?: boolean;
+  /** Extra fields merged into the request body as-is. */
+  extraBody?: Record<string, unknown>;
+}
+
+export interface AgentOptions {
+  name: string;
+  instructions?: string;
+  model?: string;
+  tools?: Tool[];
+  builtinTools?: BuiltinTool[];
+  /** Other agents this one can hand the conversation to, by name or object. */
+  handoffs?: Array<string | Agent>;
+  modelSettings?: ModelSettings;
+}
+
+export interface Agent {
+  readonly kind: "agent";
+  readonly name: string;
+  readonly instructions: string;
+  readonly model: string;
+  readonly tools: readonly Tool[];
+  readonly builtinTools: readonly BuiltinTool[];
+  readonly handoffs: readonly string[];
+  readonly modelSettings: Readonly<ModelSettings>;
+}
+
+export const DEFAULT_MODEL = "gpt-5.2";
+
+const REGISTRY_KEY = Symbol.for("klisk.agentRegistry");
+type GlobalWithRegistry = typeof globalThis & { [REGISTRY_KEY]?: Agent[] };
+
+/** Agents defined since the last reset, in definition order. */
+export function registeredAgents(): Agent[] {
+  const g = globalThis as GlobalWithRegistry;
+  return (g[REGISTRY_KEY] ??= []);
+}
+
+/** Called by the loader before it imports an entry file. */
+export function resetRegistry(): void {
+  (globalThis as GlobalWithRegistry)[REGISTRY_KEY] = [];
+}
+
+export function isAgent(value: unknown): value is Agent {
+  return typeof value === "object" && value !== null && (value as Agent).kind === "agent" && typeof (value as Agent).name === "string";
+}
+
+/** Builds an agent from options and registers it. The first defined agent is the default. */
+export function defineAgent(options: AgentOptions): Agent {
+  const agent = createAgent(options);
+  const agents = registeredAgents();
+  if (agents.some((a) => a.name === agent.name)) {
+    throw new UserError(`Duplicate agent name '${agent.name}': each agent needs a unique name.`);
+  }
+  agents.push(agent);
+  return agent;
+}
+
+function createAgent(options: AgentOptions): Agent {
+  if (!options || typeof options !== "object") throw new UserError("defineAgent() needs an options object with at least a name.");
+  const { name } = options;
+  if (typeof name !== "string" || name.trim() === "") throw new UserError("defineAgent(): 'name' must be a non-empty string.");
+  if (options.instructions !== undefined && typeof options.instructions !== "string") {
+    throw new UserError(`Agent '${name}': 'instructions' must be a string.`);
+  }
+  if (options.model !== undefined && (typeof options.model !== "string" || options.model.trim() === "")) {
+    throw new UserError(`Agent '${name}': 'model' must be a non-empty string such as "gpt-5.2".`);
+  }
+  const tools = options.tools ?? [];
+  if (!Array.isArray(tools)) throw new UserError(`Agent '${name}': 'tools' must be an array of tool(...) values.`);
+  const seen = new Set<string>();
+  tools.forEach((t, i) => {
+    if (!isTool(t)) throw new UserError(`Agent '${name}': tools[${i}] is not a tool; create it with tool({ name, parameters, execute }).`);
+    if (seen.has(t.name)) throw new UserError(`Agent '${name}': two tools are named '${t.name}'.`);
+    seen.add(t.name);
+  });
+  const handoffs = (options.handoffs ?? []).map((h, i) => {
+    if (typeof h === "string") return h;
+    if (isAgent(h)) return h.name;
+    throw new UserError(`Agent '${name}': handoffs[${i}] must be an agent name or an agent object.`);
+  });
+  return Object.freeze({
+    kind: "agent" as const,
+    name,
+    instructions: options.instructions ?? "",
+    model: options.model ?? DEFAULT_MODEL,
+    tools: Object.freeze([...tools]),
+    builtinTools: Object.freeze([...(options.builtinTools ?? [])]),
+    handoffs: Object.freeze(handoffs),
+    modelSettings: Object.freeze({ ...(options.modelSettings ?? {}) }),
+  });
+}

@@ -1,0 +1,26 @@
+/** The events every transport (SSE, JSON, WebSocket, `klisk run`) turns into output. Shapes follow the spec. */
+
+export interface ChatState {
+  /** Responses API: the id of the last response, so the provider keeps the history. */
+  previous_response_id?: string;
+  /** Chat Completions providers (no server-side history) and clients that keep the history themselves. */
+  conversation_history?: unknown[];
+  /** The agent that answers the next turn (changes after a hand-off). */
+  current_agent_name?: string;
+}
+
+export type ChatEvent =
+  | { type: "token"; data: string }
+  | { type: "thinking"; data: string }
+  | { type: "tool_call"; data: { tool: string; arguments: string; status: "running"; call_id: string } }
+  | { type: "tool_result"; data: { output: string; call_id: string; tool: string } }
+  | { type: "handoff"; data: { from: string; to: string } }
+  | { type: "done"; data: string; response_id?: string; state: ChatState }
+  | { type: "error"; data: string };
+
+export interface Attachment {
+  mime_type: string;
+  /** Base64-encoded bytes, already validated. */
+  data: string;
+  name?: string;
+}

@@ -1,0 +1,78 @@
+/** Attachments: validated once at the edge (base64, MIME type, size), converted to Responses API content parts. */
+import { RequestError } from "../errors";
+import type { Attachment } from "./events";
+
+export const IMAGE_MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
+export const SUPPORTED_MIME_TYPES: readonly string[] = [...IMAGE_MIME_TYPES, "application/pdf"];
+
+export interface AttachmentLimits {
+  /** Decoded bytes per attachment (default 20 MB). */
+  maxBytes: number;
+  /** Attachments per message (default 10). */
+  maxCount: number;
+}
+
+export const DEFAULT_ATTACHMENT_LIMITS: AttachmentLimits = { maxBytes: 20 * 1024 * 1024, maxCount: 10 };
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const DATA_URL = /^data:([^;,]+)?(;[^,]*)?,/;
+
+/**
+ * Validates a client's `attachments` value. Accepts plain base64 or a `data:<mime>;base64,` URL.
+ * Throws RequestError: 400 (shape, base64), 413 (too large / too many), 415 (MIME type).
+ */
+export function parseAttachments(raw: unknown, limits: AttachmentLimits = DEFAULT_ATTACHMENT_LIMITS): Attachment[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw new RequestError(400, "'attachments' must be an array of {mime_type, data, name}");
+  if (raw.length > limits.maxCount) {
+    throw new RequestError(413, `Too many attachments: ${raw.length} (at most ${limits.maxCount} per message)`);
+  }
+  return raw.map((item, i) => parseOne(item, i, limits));
+}
+
+function parseOne(item: unknown, i: number, limits: AttachmentLimits): Attachment {
+  const where = `attachments[${i}]`;
+  if (typeof item !== "object" || item === null || Array.isArray(item)) {
+    throw new RequestError(400, `${where} must be an object with mime_type, data and name`);
+  }
+  const { mime_type, data, name } = item as Record<string, unknown>;
+  if (typeof mime_type !== "string" || mime_type === "") throw new RequestError(400, `${where}.mime_type must be a string such as "image/png"`);
+  if (typeof data !== "string") throw new RequestError(400, `${where}.data must be a base64 string`);
+  if (name !== undefined && name !== null && typeof name !== "string") throw new RequestError(400, `${where}.name must be a string`);
+
+  const mime = mime_type.toLowerCase().split(";")[0].trim();
+  if (!SUPPORTED_MIME_TYPES.includes(mime)) {
+    throw new RequestError(415, `${where}: unsupported MIME type '${mime_type}'. Supported: ${SUPPORTED_MIME_TYPES.join(", ")}`);
+  }
+  const base64 = stripDataUrl(data).replace(/\s+/g, "");
+  if (base64.length === 0) throw new RequestError(400, `${where}.data is empty`);
+  // Checked before decoding so an oversized upload costs no allocation.
+  const decodedBytes = Math.floor((base64.length * 3) / 4) - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0);
+  if (decodedBytes > limits.maxBytes) {
+    throw new RequestError(413, `${where} is ${formatMb(decodedBytes)} decoded; the limit is ${formatMb(limits.maxBytes)} per attachment`);
+  }
+  if (base64.length % 4 !== 0 || !BASE64.test(base64)) throw new RequestError(400, `${where}.data is not valid base64`);
+  return { mime_type: mime, data: base64, name: typeof name === "string" && name !== "" ? name : defaultName(mime, i) };
+}
+
+function stripDataUrl(data: string): string {
+  const match = DATA_URL.exec(data);
+  return match ? data.slice(match[0].length) : data;
+}
+
+function defaultName(mime: string, i: number): string {
+  return `attachment-${i + 1}.${mime === "application/pdf" ? "pdf" : mime.slice("image/".length)}`;
+}
+
+function formatMb(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** Responses API user-content parts for the attachments. */
+export function toResponsesContent(attachments: readonly Attachment[]): Array<Record<string, unknown>> {
+  return attachments.map((a) =>
+    a.mime_type.startsWith("image/")
+      ? { type: "input_image", image_url: `data:${a.mime_type};base64,${a.data}`, detail: "auto" }
+      : { type: "input_file", filename: a.name ?? "file.pdf", file_data: `data:${a.mime_type};base64,${a.data}` },
+  );
+}

@@ -24,3 +24,19 @@ export interface Attachment {
   data: string;
   name?: string;
 }
+
+/**
+ * The HTTP status a failed run maps to in JSON mode (502: the model provider failed, 500: a tool or the
+ * server, 503: aborted). Kept off the event object so it never reaches the wire.
+ */
+const errorStatuses = new WeakMap<object, number>();
+
+export function errorEvent(message: string, status = 500): ChatEvent {
+  const event: ChatEvent = { type: "error", data: message };
+  errorStatuses.set(event, status);
+  return event;
+}
+
+export function statusOfError(event: ChatEvent): number {
+  return errorStatuses.get(event) ?? 500;
+}

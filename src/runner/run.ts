@@ -1,8 +1,13 @@
 /** runChat: the one place that talks to models and runs tools. Every transport consumes its iterator. */
-import { RequestError } from "../errors";
+import { AbortedError, KliskError, ModelError, RequestError, ToolError } from "../errors";
 import type { Agent } from "../project/registry";
 import type { Project } from "../project/project";
-import type { Attachment, ChatEvent, ChatState } from "./events";
+import { toResponsesContent } from "./attachments";
+import { errorEvent, type Attachment, type ChatEvent, type ChatState } from "./events";
+import type { InputItem, ModelEvent } from "./models/model";
+import { resolveModel } from "./models/resolve";
+import { log } from "../log";
+import { runToolCalls, type ToolCall } from "./toolCalls";
 
 export interface RunChatOptions {
   project: Project;
@@ -14,6 +19,9 @@ export interface RunChatOptions {
   /** Aborts the model request and signals the tools. */
   signal?: AbortSignal;
 }
+
+export const DEFAULT_MAX_TURNS = 10;
+export const DEFAULT_RUN_TIMEOUT_S = 300;
 
 /**
  * Picks the agent for a turn. An unknown explicit `agentName` is a 400 listing the agents; a stale
@@ -33,5 +41,101 @@ export function resolveAgent(project: Project, agentName?: string, state?: ChatS
 
 /** Yields token/thinking/tool events and ends with exactly one `done` or `error`. Never throws. */
 export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEvent, void, undefined> {
-  throw new Error("not implemented yet");
+  const limits = (options.project.config as { limits?: { max_turns?: number; run_timeout_s?: number } }).limits;
+  const maxTurns = limits?.max_turns ?? DEFAULT_MAX_TURNS;
+  const timeoutS = limits?.run_timeout_s ?? DEFAULT_RUN_TIMEOUT_S;
+  // One controller for the whole run: the client's signal, the run timeout, and the consumer stopping
+  // early (finally below) all end the model request and signal the tools.
+  const run = new AbortController();
+  const onClientAbort = () => run.abort(new AbortedError());
+  options.signal?.addEventListener("abort", onClientAbort, { once: true });
+  if (options.signal?.aborted) onClientAbort();
+  const timer = setTimeout(() => run.abort(new ModelError(`The run timed out after ${timeoutS} s`)), timeoutS * 1000);
+  timer.unref();
+
+  try {
+    const agent = resolveAgent(options.project, options.agentName, options.state);
+    let input: InputItem[] = [...historyInput(options.state), userInput(options.message, options.attachments ?? [])];
+    let previousResponseId = options.state?.previous_response_id;
+
+    for (let turn = 0; turn < maxTurns; turn++) {
+      const model = resolveModel(agent.model);
+      const calls: ToolCall[] = [];
+      let completed: Extract<ModelEvent, { type: "completed" }> | undefined;
+      let streamedText = false;
+      for await (const event of model.stream({
+        instructions: agent.instructions,
+        input,
+        previousResponseId,
+        tools: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
+        builtinTools: agent.builtinTools,
+        settings: agent.modelSettings,
+        signal: run.signal,
+      })) {
+        if (event.type === "text_delta") {
+          streamedText = true;
+          yield { type: "token", data: event.delta };
+        } else if (event.type === "reasoning_delta") {
+          yield { type: "thinking", data: event.delta };
+        } else if (event.type === "function_call") {
+          calls.push(event);
+          yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
+        } else {
+          completed = event;
+        }
+      }
+      if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
+      previousResponseId = completed.responseId ?? previousResponseId;
+
+      if (calls.length === 0) {
+        // A provider that sent no deltas still gets its text to streaming clients.
+        if (!streamedText && completed.text) yield { type: "token", data: completed.text };
+        const state: ChatState = { previous_response_id: previousResponseId, current_agent_name: agent.name };
+        yield { type: "done", data: completed.text, response_id: completed.responseId, state };
+        return;
+      }
+      input = [];
+      for await (const result of runToolCalls(agent, calls, run.signal)) {
+        yield { type: "tool_result", data: { output: result.output, call_id: result.callId, tool: result.name } };
+        input.push({ type: "function_call_output", call_id: result.callId, output: result.output });
+      }
+      // Outputs go back in the order the model made the calls.
+      input.sort((a, b) => callIndex(calls, a) - callIndex(calls, b));
+    }
+    yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, 500);
+  } catch (err) {
+    yield toErrorEvent(run.signal.aborted && !(err instanceof ToolError) ? run.signal.reason ?? err : err);
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onClientAbort);
+    if (!run.signal.aborted) run.abort(new AbortedError());
+  }
+}
+
+function callIndex(calls: ToolCall[], item: InputItem): number {
+  return calls.findIndex((c) => "call_id" in item && c.callId === item.call_id);
+}
+
+function userInput(message: string, attachments: readonly Attachment[]): InputItem {
+  const content: Array<Record<string, unknown>> = [];
+  if (message) content.push({ type: "input_text", text: message });
+  content.push(...toResponsesContent(attachments));
+  return { role: "user", content };
+}
+
+/** A client that keeps the history itself (no response id) sends it back as conversation_history. */
+function historyInput(state?: ChatState): InputItem[] {
+  if (!state || state.previous_response_id || !Array.isArray(state.conversation_history)) return [];
+  return state.conversation_history as InputItem[];
+}
+
+function toErrorEvent(err: unknown): ChatEvent {
+  if (err instanceof ToolError) return errorEvent(err.message, 500);
+  if (err instanceof ModelError) return errorEvent(err.message, 502);
+  if (err instanceof AbortedError) return errorEvent(err.message, 503);
+  if (err instanceof RequestError) return errorEvent(err.message, err.status);
+  if (err instanceof KliskError) return errorEvent(err.message, 500);
+  // A bug of ours: details go to the log, not to the client.
+  log.error({ err: (err as Error)?.stack ?? String(err) }, "Unexpected error in runChat");
+  return errorEvent("Internal error while running the agent", 500);
 }

@@ -1,0 +1,98 @@
+/** OpenAI Responses API adapter: a streamed `responses.create` call → ModelEvents. */
+import type OpenAI from "openai";
+import { ModelError } from "../../errors";
+import type { Model, ModelEvent, ModelRequest } from "./model";
+
+/** Reasoning models only accept (and only send summaries with) a `reasoning` block. */
+const REASONING_MODEL = /^(o\d|gpt-5|codex)/i;
+
+export function responsesModel(client: OpenAI, provider: string, name: string): Model {
+  return {
+    provider,
+    name,
+    async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
+      const stream = (await client.responses.create(buildBody(name, request) as any, {
+        signal: request.signal,
+      })) as unknown as AsyncIterable<any>;
+      const emittedCalls = new Set<string>();
+      let text = "";
+      for await (const event of stream) {
+        switch (event.type) {
+          case "response.output_text.delta":
+            text += event.delta;
+            yield { type: "text_delta", delta: event.delta };
+            break;
+          case "response.reasoning_summary_text.delta":
+          case "response.reasoning_text.delta":
+            yield { type: "reasoning_delta", delta: event.delta };
+            break;
+          case "response.output_item.done":
+            if (event.item?.type === "function_call" && !emittedCalls.has(event.item.call_id)) {
+              emittedCalls.add(event.item.call_id);
+              yield functionCall(event.item);
+            }
+            break;
+          case "response.completed":
+          case "response.incomplete": {
+            // The final response carries the full output: pick up calls a stream may not have announced.
+            const output: any[] = event.response?.output ?? [];
+            for (const item of output) {
+              if (item.type === "function_call" && !emittedCalls.has(item.call_id)) {
+                emittedCalls.add(item.call_id);
+                yield functionCall(item);
+              }
+            }
+            yield { type: "completed", responseId: event.response?.id, text: text || outputText(output) };
+            return;
+          }
+          case "response.failed":
+            throw new ModelError(`${provider} response failed: ${event.response?.error?.message ?? "unknown error"}`);
+          case "error":
+            throw new ModelError(`${provider} stream error: ${event.message ?? event.code ?? "unknown error"}`);
+        }
+      }
+      throw new ModelError(`The ${provider} stream ended before the response completed`);
+    },
+  };
+}
+
+function functionCall(item: any): ModelEvent {
+  return { type: "function_call", callId: String(item.call_id), name: String(item.name), arguments: String(item.arguments ?? "") };
+}
+
+function outputText(output: any[]): string {
+  return output
+    .filter((item) => item.type === "message")
+    .flatMap((item) => item.content ?? [])
+    .filter((part: any) => part.type === "output_text")
+    .map((part: any) => part.text)
+    .join("");
+}
+
+function buildBody(model: string, request: ModelRequest): Record<string, unknown> {
+  const s = request.settings;
+  const tools: unknown[] = request.tools.map((t) => ({
+    type: "function",
+    name: t.name,
+    description: t.description,
+    parameters: t.parameters,
+    strict: false,
+  }));
+  for (const builtin of request.builtinTools) tools.push({ type: builtin === "web_search" ? "web_search" : builtin });
+  const body: Record<string, unknown> = {
+    model,
+    input: request.input,
+    stream: true,
+  };
+  if (request.instructions) body.instructions = request.instructions;
+  if (request.previousResponseId) body.previous_response_id = request.previousResponseId;
+  if (tools.length > 0) body.tools = tools;
+  if (s.parallelToolCalls !== undefined) body.parallel_tool_calls = s.parallelToolCalls;
+  if (s.temperature !== undefined) body.temperature = s.temperature;
+  if (s.topP !== undefined) body.top_p = s.topP;
+  if (s.maxOutputTokens !== undefined) body.max_output_tokens = s.maxOutputTokens;
+  if (REASONING_MODEL.test(model) || s.reasoningEffort || s.reasoningSummary) {
+    body.reasoning = { summary: s.reasoningSummary ?? "auto", ...(s.reasoningEffort ? { effort: s.reasoningEffort } : {}) };
+  }
+  return { ...body, ...(s.extraBody ?? {}) };
+}

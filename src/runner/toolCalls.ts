@@ -1,0 +1,75 @@
+/** Runs one model turn's function calls concurrently and yields each result as it finishes. */
+import { AbortedError, ToolError } from "../errors";
+import type { Agent } from "../project/registry";
+import { toolOutputToString } from "./tools";
+import { log } from "../log";
+
+export interface ToolCall {
+  callId: string;
+  name: string;
+  arguments: string;
+}
+
+export interface ToolCallResult {
+  callId: string;
+  name: string;
+  output: string;
+}
+
+/**
+ * A tool that throws (with the default onError) ends the run: the ToolError propagates after the other
+ * calls are signalled. Invalid arguments and unknown tools are the model's mistake: the message goes
+ * back to the model as the output so it can correct itself.
+ */
+export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal): AsyncGenerator<ToolCallResult> {
+  const batch = new AbortController();
+  const onAbort = () => batch.abort(signal.reason);
+  signal.addEventListener("abort", onAbort, { once: true });
+  const aborted = new Promise<never>((_, reject) => {
+    batch.signal.addEventListener("abort", () => reject(batch.signal.reason ?? new AbortedError()), { once: true });
+  });
+  aborted.catch(() => {}); // observed below through Promise.race; avoid an unhandled rejection
+
+  const pending = new Map<string, Promise<ToolCallResult>>();
+  for (const call of calls) pending.set(call.callId, runOne(agent, call, batch.signal));
+  try {
+    while (pending.size > 0) {
+      // A tool that ignores its signal must not keep the run alive after an abort.
+      const result = await Promise.race([...pending.values(), aborted]);
+      pending.delete(result.callId);
+      yield result;
+    }
+  } catch (err) {
+    batch.abort(err instanceof ToolError ? new AbortedError("Another tool failed") : err);
+    throw err;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    if (!batch.signal.aborted) batch.abort(new AbortedError());
+  }
+}
+
+async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal): Promise<ToolCallResult> {
+  const result = (output: string): ToolCallResult => ({ callId: call.callId, name: call.name, output });
+  const tool = agent.tools.find((t) => t.name === call.name);
+  if (!tool) return result(`Tool '${call.name}' not found. Available tools: ${agent.tools.map((t) => t.name).join(", ") || "none"}`);
+  const parsed = tool.parseArguments(call.arguments);
+  if (!parsed.ok) return result(parsed.message);
+  try {
+    const value = await tool.execute(parsed.args, {
+      signal,
+      agentName: agent.name,
+      callId: call.callId,
+      log: (message) => log.info({ tool: tool.name, agent: agent.name }, message),
+    });
+    return result(toolOutputToString(value));
+  } catch (err) {
+    const message = `Tool '${tool.name}' raised: ${describeThrown(err)}`;
+    if (tool.onError === "return") return result(message);
+    throw new ToolError(tool.name, message);
+  }
+}
+
+function describeThrown(err: unknown): string {
+  if (err instanceof Error) return err.message ? `${err.name}: ${err.message}` : err.name;
+  return `Error: ${String(err)}`;
+}

@@ -34,12 +34,14 @@ function clientFor(target: ProviderTarget): OpenAI {
   if (!apiKey) {
     throw new ModelError(`${target.apiKeyVar} is not set. Add it to the project's .env file or the environment.`);
   }
-  const key = `${target.baseURL ?? ""}\n${apiKey}`;
+  const key = `${target.baseURL ?? ""}\n${apiKey}\n${process.env.KLISK_MAX_RETRIES ?? ""}`;
   let client = clients.get(key);
   if (!client) {
     // Loaded on first use so start-up does not pay for the SDK.
     const { OpenAI: OpenAIClient } = require("openai") as typeof import("openai");
-    client = new OpenAIClient({ apiKey, baseURL: target.baseURL });
+    // The SDK retries 429/5xx/connection errors with backoff; KLISK_MAX_RETRIES tunes it (tests use 0).
+    const maxRetries = Number.parseInt(process.env.KLISK_MAX_RETRIES ?? "", 10);
+    client = new OpenAIClient({ apiKey, baseURL: target.baseURL, maxRetries: Number.isNaN(maxRetries) ? 2 : maxRetries });
     clients.set(key, client);
   }
   return client;

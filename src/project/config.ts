@@ -1,0 +1,283 @@
+/**
+ * `klisk.config.yaml`: parsed with `yaml`, validated and defaulted with zod, returned deeply frozen.
+ * Keys stay snake_case, as users write them. The `deploy.chat` / `deploy.widget` / `deploy.api` blocks keep
+ * the keys and defaults of the Python klisk (`klisk/core/config.py`) so existing configs load unchanged.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import YAML from "yaml";
+import { z } from "zod";
+import { ConfigError } from "../errors";
+
+export const CONFIG_FILE = "klisk.config.yaml";
+
+// Every leaf carries its own "must be ..." sentence, so an error names the accepted values.
+const str = () => z.string({ error: "must be a string" });
+const nonEmpty = () => z.string({ error: "must be a non-empty string" }).min(1, { error: "must be a non-empty string" });
+const bool = () => z.boolean({ error: "must be true or false" });
+
+function int(min: number, max?: number) {
+  const msg = max === undefined ? `must be an integer >= ${min}` : `must be an integer between ${min} and ${max}`;
+  const schema = z.number({ error: msg }).int({ error: msg }).min(min, { error: msg });
+  return max === undefined ? schema : schema.max(max, { error: msg });
+}
+
+function positive() {
+  const msg = "must be a number greater than 0";
+  return z.number({ error: msg }).positive({ error: msg });
+}
+
+/** A nested block: absent means "all defaults" (prefault runs `{}` through the schema to fill them in). */
+function section<S extends z.ZodRawShape>(shape: S) {
+  // Every key of a section is optional or defaulted, so `{}` is a valid input (TS cannot see that here).
+  return z.object(shape, { error: "must be a mapping of keys" }).prefault({} as never);
+}
+
+const httpUrl = () =>
+  nonEmpty().refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v), {
+    error: "must be an http(s) URL such as https://api.example.com/v1",
+  });
+
+const providerSchema = z.object(
+  {
+    base_url: httpUrl(),
+    api_key_env: nonEmpty().optional(),
+    api: z.enum(["chat", "responses"], { error: 'must be "chat" or "responses"' }).default("chat"),
+    headers: z.record(z.string(), str(), { error: "must be a mapping of header names to strings" }).default({}),
+  },
+  { error: "must be a mapping with base_url, api_key_env, api and headers" },
+);
+
+const configSchema = z.object(
+  {
+    name: nonEmpty().optional(),
+    entry: nonEmpty().default("src/main.ts"),
+    // Unset means "let the CLI decide" (flag, then $PORT, then its default).
+    server: section({ port: int(1, 65535).optional(), host: nonEmpty().optional() }),
+    deploy: section({
+      chat: section({
+        enabled: bool().default(true),
+        title: str().default(""), // "" = the project name
+        welcome_message: str().default(""),
+        attachments: bool().default(true),
+      }),
+      widget: section({
+        enabled: bool().default(true),
+        color: str().default("#2563eb"),
+        position: str().default("bottom-right"),
+        width: str().default("380px"),
+        height: str().default("560px"),
+        welcome_message: str().default(""),
+        placeholder: str().default("Type a message..."),
+        auto_open: bool().default(false),
+        user_message_color: str().default("#2563eb"),
+        header_color: str().default(""),
+        bubble_icon: str().default("chat"),
+      }),
+      api: section({
+        cors_origins: z.array(str(), { error: 'must be a list of origins, e.g. ["*"]' }).default(["*"]),
+      }),
+    }),
+    providers: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "must use only letters, digits, '_', '.' or '-'" }),
+        providerSchema,
+        { error: "must be a mapping of provider names to { base_url, api_key_env, api }" },
+      )
+      .default({}),
+    limits: section({
+      max_turns: int(1).default(10),
+      run_timeout_s: positive().default(300),
+      max_body_mb: positive().default(64),
+      max_attachment_mb: positive().default(20),
+      max_attachments: int(0).default(10),
+      max_concurrent_runs: int(0).default(0), // 0 = unlimited
+    }),
+  },
+  { error: "must contain a mapping of keys" },
+);
+
+/** Keys the Python klisk understood that mean nothing here: accepted with a warning, never an error. */
+const PYTHON_ONLY_KEYS: Record<string, string> = {
+  studio: "klisk for TypeScript has no studio",
+  api: "set the port with 'server.port'",
+};
+
+type DeepReadonly<T> = T extends (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+type ParsedConfig = z.output<typeof configSchema>;
+/** The resolved, read-only config. `name` is always set (the directory name when the file has none). */
+export type KliskConfig = DeepReadonly<Omit<ParsedConfig, "name"> & { name: string }>;
+export type ProviderConfig = KliskConfig["providers"][string];
+export type LimitsConfig = KliskConfig["limits"];
+export type ChatUiConfig = KliskConfig["deploy"]["chat"];
+export type WidgetConfig = KliskConfig["deploy"]["widget"];
+
+export interface LoadedConfig {
+  config: KliskConfig;
+  /** Absolute path of the file read, or null when there is none (all defaults). */
+  file: string | null;
+  /** Unknown or ignored keys, one message each. */
+  warnings: string[];
+}
+
+export function loadConfig(dir: string): LoadedConfig {
+  const absDir = path.resolve(dir);
+  const file = path.join(absDir, CONFIG_FILE);
+  const defaultName = path.basename(absDir);
+  if (!fs.existsSync(file)) return { config: resolveConfig({}, defaultName), file: null, warnings: [] };
+
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(`${CONFIG_FILE}: cannot read ${file} (${(err as Error).message})`);
+  }
+  const raw = dropNulls(parseYaml(text)) ?? {};
+  const warnings: string[] = [];
+  if (isPlainObject(raw)) {
+    for (const key of Object.keys(PYTHON_ONLY_KEYS)) {
+      if (!Object.hasOwn(raw, key)) continue;
+      warnings.push(`${CONFIG_FILE}: '${key}' is a Python klisk setting and is ignored (${PYTHON_ONLY_KEYS[key]})`);
+      delete raw[key];
+    }
+    collectUnknownKeys(raw, configSchema, [], warnings);
+  }
+  return { config: resolveConfig(raw, defaultName), file, warnings };
+}
+
+function parseYaml(text: string): unknown {
+  const doc = YAML.parseDocument(text);
+  const error = doc.errors[0];
+  if (error) {
+    const pos = error.linePos?.[0];
+    const where = pos ? `:${pos.line}:${pos.col}` : "";
+    // yaml's message repeats the position and appends a source excerpt; keep the sentence only.
+    const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ConfigError(`${CONFIG_FILE}${where}: Invalid YAML: ${reason}`);
+  }
+  return doc.toJS();
+}
+
+function resolveConfig(raw: unknown, defaultName: string): KliskConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, raw)).join("\n"));
+  }
+  const { name, ...rest } = parsed.data;
+  return deepFreeze({ name: name ?? defaultName, ...rest });
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const got = valueAt(raw, issue.path);
+  const gotText = got === undefined ? "" : ` (got ${describeValue(got)})`;
+  if (issue.path.length === 0) return `${CONFIG_FILE} ${issue.message}${gotText}`;
+  // A bad record key (a provider name) is reported as the key itself.
+  if (issue.code === "invalid_key") {
+    const name = JSON.stringify(issue.path[issue.path.length - 1]);
+    return `${CONFIG_FILE}: ${formatPath(issue.path.slice(0, -1))}: the name ${name} ${issue.issues[0]?.message ?? "is invalid"}`;
+  }
+  const keyPath = formatPath(issue.path);
+  return `${CONFIG_FILE}: ${keyPath} ${issue.message}${gotText}`;
+}
+
+function formatPath(keys: readonly PropertyKey[]): string {
+  return keys.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`)).join("");
+}
+
+function valueAt(value: unknown, keys: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of keys) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+function describeValue(value: unknown): string {
+  if (Array.isArray(value)) return "a list";
+  if (isPlainObject(value)) return "a mapping";
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** Warns (never throws) about keys the schema does not know, suggesting the closest known one. */
+function collectUnknownKeys(value: unknown, schema: z.ZodType, keyPath: string[], warnings: string[]): void {
+  const def = unwrap(schema).def as { type: string; shape?: Record<string, z.ZodType>; valueType?: z.ZodType };
+  if (!isPlainObject(value)) return;
+  if (def.type === "record" && def.valueType) {
+    for (const [key, child] of Object.entries(value)) collectUnknownKeys(child, def.valueType, [...keyPath, key], warnings);
+    return;
+  }
+  if (def.type !== "object" || !def.shape) return;
+  const known = Object.keys(def.shape);
+  for (const [key, child] of Object.entries(value)) {
+    if (Object.hasOwn(def.shape, key)) {
+      collectUnknownKeys(child, def.shape[key], [...keyPath, key], warnings);
+      continue;
+    }
+    const full = [...keyPath, key].join(".");
+    const guess = closest(key, known);
+    const hint = guess ? `did you mean '${[...keyPath, guess].join(".")}'?` : `known keys: ${known.join(", ")}`;
+    warnings.push(`${CONFIG_FILE}: unknown key '${full}' (${hint})`);
+  }
+}
+
+/** Sees through optional/default wrappers to the object or record underneath. */
+function unwrap(schema: z.ZodType): z.ZodType {
+  let current = schema;
+  for (;;) {
+    const def = current.def as { type: string; innerType?: z.ZodType };
+    if (!def.innerType || !["optional", "default", "prefault", "nullable"].includes(def.type)) return current;
+    current = def.innerType;
+  }
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance: Levenshtein plus adjacent swaps ("prot" → "port" is 1). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** `key:` with nothing after it is YAML null; treat it as "not set" so the default applies. */
+function dropNulls(value: unknown): any {
+  if (value === null) return undefined;
+  if (Array.isArray(value)) return value;
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) if (child !== null) out[key] = dropNulls(child);
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

@@ -7,6 +7,7 @@ import { errorEvent, type Attachment, type ChatEvent, type ChatState } from "./e
 import type { InputItem, ModelEvent } from "./models/model";
 import { resolveModel } from "./models/resolve";
 import { log } from "../log";
+import { handoffTargets, handoffToolSpecs } from "./handoffs";
 import { runToolCalls, type ToolCall } from "./toolCalls";
 
 export interface RunChatOptions {
@@ -54,20 +55,26 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   timer.unref();
 
   try {
-    const agent = resolveAgent(options.project, options.agentName, options.state);
+    let agent = resolveAgent(options.project, options.agentName, options.state);
     let input: InputItem[] = [...historyInput(options.state), userInput(options.message, options.attachments ?? [])];
     let previousResponseId = options.state?.previous_response_id;
 
     for (let turn = 0; turn < maxTurns; turn++) {
       const model = resolveModel(agent.model);
+      const transfers = handoffTargets(agent, options.project);
       const calls: ToolCall[] = [];
+      const handoffCalls: ToolCall[] = [];
+      const callOrder: string[] = [];
       let completed: Extract<ModelEvent, { type: "completed" }> | undefined;
       let streamedText = false;
       for await (const event of model.stream({
         instructions: agent.instructions,
         input,
         previousResponseId,
-        tools: agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
+        tools: [
+          ...agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
+          ...handoffToolSpecs(transfers),
+        ],
         builtinTools: agent.builtinTools,
         settings: agent.modelSettings,
         signal: run.signal,
@@ -78,6 +85,11 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         } else if (event.type === "reasoning_delta") {
           yield { type: "thinking", data: event.delta };
         } else if (event.type === "function_call") {
+          callOrder.push(event.callId);
+          if (transfers.has(event.name)) {
+            handoffCalls.push(event);
+            continue;
+          }
           calls.push(event);
           yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
         } else {
@@ -87,20 +99,30 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
       previousResponseId = completed.responseId ?? previousResponseId;
 
-      if (calls.length === 0) {
+      if (calls.length === 0 && handoffCalls.length === 0) {
         // A provider that sent no deltas still gets its text to streaming clients.
         if (!streamedText && completed.text) yield { type: "token", data: completed.text };
         const state: ChatState = { previous_response_id: previousResponseId, current_agent_name: agent.name };
         yield { type: "done", data: completed.text, response_id: completed.responseId, state };
         return;
       }
-      input = [];
+      const outputs = new Map<string, string>();
       for await (const result of runToolCalls(agent, calls, run.signal)) {
         yield { type: "tool_result", data: { output: result.output, call_id: result.callId, tool: result.name } };
-        input.push({ type: "function_call_output", call_id: result.callId, output: result.output });
+        outputs.set(result.callId, result.output);
+      }
+      // Only the first transfer counts; the model gets an answer for every call it made.
+      handoffCalls.forEach((call, i) => {
+        const target = transfers.get(call.name)!;
+        outputs.set(call.callId, i === 0 ? JSON.stringify({ assistant: target.name }) : "Ignored: the conversation was already handed off.");
+      });
+      if (handoffCalls.length > 0) {
+        const target = transfers.get(handoffCalls[0].name)!;
+        yield { type: "handoff", data: { from: agent.name, to: target.name } };
+        agent = target;
       }
       // Outputs go back in the order the model made the calls.
-      input.sort((a, b) => callIndex(calls, a) - callIndex(calls, b));
+      input = callOrder.map((callId) => ({ type: "function_call_output", call_id: callId, output: outputs.get(callId) ?? "" }));
     }
     yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, 500);
   } catch (err) {
@@ -110,10 +132,6 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     options.signal?.removeEventListener("abort", onClientAbort);
     if (!run.signal.aborted) run.abort(new AbortedError());
   }
-}
-
-function callIndex(calls: ToolCall[], item: InputItem): number {
-  return calls.findIndex((c) => "call_id" in item && c.callId === item.call_id);
 }
 
 function userInput(message: string, attachments: readonly Attachment[]): InputItem {

@@ -178,3 +178,28 @@ test("aborting the client signal aborts the upstream request and signals the too
   await new Promise((r) => setTimeout(r, 100));
   expect(fake.requests[1].aborted).toBe(true);
 });
+
+test("a hand-off continues the run with the other agent and keeps it in the state", async () => {
+  const refund = tool({ name: "refund", execute: () => "refunded" });
+  const team = agents(
+    { name: "Triage", instructions: "Route", handoffs: ["Billing"] },
+    { name: "Billing", instructions: "Handle billing", model: "gpt-4.1", tools: [refund] },
+  );
+  fake.enqueue({ toolCalls: [{ name: "transfer_to_billing", arguments: {}, callId: "call_h" }] }, { text: "Billing here" });
+  const events = await collect({ project: project(team), message: "refund me" });
+  expect(fake.requests[0].body.tools.map((t: any) => t.name)).toEqual(["transfer_to_billing"]);
+  expect(events.filter((e) => e.type === "tool_call")).toEqual([]);
+  expect(events).toContainEqual({ type: "handoff", data: { from: "Triage", to: "Billing" } });
+  const second = fake.requests[1].body;
+  expect(second).toMatchObject({ model: "gpt-4.1", instructions: "Handle billing", previous_response_id: fake.requests[0].responseId });
+  expect(second.input).toEqual([{ type: "function_call_output", call_id: "call_h", output: '{"assistant":"Billing"}' }]);
+  expect(second.tools.map((t: any) => t.name)).toEqual(["refund"]);
+  const done = events.at(-1)!;
+  expect(done.type === "done" && done.state.current_agent_name).toBe("Billing");
+
+  // The next turn stays with Billing unless the request names another agent.
+  await collect({ project: project(team), message: "again", state: done.type === "done" ? done.state : {} });
+  expect(fake.requests[2].body.instructions).toBe("Handle billing");
+  await collect({ project: project(team), message: "back", agentName: "Triage", state: done.type === "done" ? done.state : {} });
+  expect(fake.requests[3].body.instructions).toBe("Route");
+});

@@ -1,0 +1,13 @@
+/** CORS from `deploy.api.cors_origins`; `["*"]` allows any origin, like the Python original. */
+import corsPackage from "cors";
+import type { RequestHandler } from "express";
+
+export function cors(origins: readonly string[]): RequestHandler {
+  return corsPackage({
+    origin: origins.includes("*") ? "*" : [...origins],
+    // Requested headers are reflected on preflight (the original allows all), so Authorization and
+    // X-API-Key pass; Content-Type too.
+    methods: ["GET", "POST", "OPTIONS"],
+    maxAge: 600,
+  });
+}

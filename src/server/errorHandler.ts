@@ -1,0 +1,59 @@
+/** The HTTP edge of "errors by blame": RequestError → its status, body-parser errors → 400/413/415, the rest → 500. */
+import type { ErrorRequestHandler, RequestHandler } from "express";
+import { RequestError } from "../errors";
+
+/** Shape of the errors body-parser raises (http-errors with a `type`). */
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+export function errorHandler(log: (message: string) => void): ErrorRequestHandler {
+  return function errorHandler(err: unknown, req, res, next) {
+    if (res.headersSent) {
+      // Too late for a status: cut the connection so the client sees a failure, not a truncated success.
+      log(`Error after response started on ${req.method} ${req.path}: ${describe(err)}`);
+      res.destroy();
+      return;
+    }
+    const { status, message } = classify(err);
+    if (status >= 500) log(`Unhandled error on ${req.method} ${req.path}: ${describe(err)}`);
+    res.status(status).json({ error: message });
+    void next;
+  };
+}
+
+function classify(err: unknown): { status: number; message: string } {
+  if (err instanceof RequestError) return { status: err.status, message: err.message };
+  const e = err as BodyParserError;
+  switch (e?.type) {
+    case "entity.parse.failed":
+      return { status: 400, message: `Malformed JSON body: ${e.message}` };
+    case "entity.too.large":
+      return { status: 413, message: `Request body is too large${e.limit ? ` (limit ${formatMb(e.limit)})` : ""}` };
+    case "encoding.unsupported":
+    case "charset.unsupported":
+      return { status: 415, message: e.message };
+    case "request.aborted":
+    case "request.size.invalid":
+    case "stream.encoding.set":
+      return { status: 400, message: e.message };
+  }
+  return { status: 500, message: "Internal server error" };
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.stack ?? err.message : String(err);
+}
+
+function formatMb(bytes: number): string {
+  return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MB`;
+}
+
+/** JSON 404 for anything no route matched. */
+export function notFound(): RequestHandler {
+  return function notFound(req, res) {
+    res.status(404).json({ error: `Not found: ${req.method} ${req.path}` });
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * One WebSocket connection: its conversation state and a strict queue of turns. Control frames
+ * (`clear`, `restore`) are queued with the turns so they apply in the order sent; `cancel` acts at once.
+ * Nothing a client sends may throw out of a handler: bad frames get an `error` frame and the socket stays open.
+ */
+import { WebSocket, type RawData } from "ws";
+import { RequestError } from "../errors";
+import type { Project } from "../project/project";
+import type { ChatEvent, ChatState } from "../runner/events";
+import { runChat } from "../runner/run";
+import { parseState } from "../runner/state";
+import { isPlainObject, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
+import type { ServerLimits } from "./limits";
+import { BUSY_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
+
+/** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
+const HIGH_WATER_BYTES = 1024 * 1024;
+/** Turns waiting behind the running one; more is a misbehaving client. */
+const MAX_QUEUED = 32;
+
+export interface ChatSessionOptions {
+  limits: ServerLimits;
+  runs: RunRegistry;
+  log: (message: string) => void;
+}
+
+export class ChatSession {
+  private state: ChatState = {};
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private running: AbortController | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly project: Project,
+    private readonly options: ChatSessionOptions,
+  ) {
+    ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on("close", () => {
+      this.closed = true;
+      this.running?.abort();
+    });
+    // Without a listener an 'error' (e.g. a frame over maxPayload) would crash the process; ws closes the socket itself.
+    ws.on("error", (err) => options.log(`WebSocket error: ${err.message}`));
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    try {
+      this.handle(parseFrame(data, isBinary));
+    } catch (err) {
+      if (!(err instanceof RequestError)) this.options.log(`WebSocket frame failed: ${describe(err)}`);
+      void this.send({ type: "error", data: err instanceof RequestError ? err.message : "Internal server error" });
+    }
+  }
+
+  private handle(frame: JsonObject): void {
+    const type = frame.type ?? "message";
+    switch (type) {
+      case "clear":
+        return this.enqueue(async () => {
+          this.state = {};
+        });
+      case "restore": {
+        const state = restoredState(frame);
+        return this.enqueue(async () => {
+          this.state = state;
+        });
+      }
+      case "cancel":
+        this.running?.abort();
+        return;
+      case "message": {
+        const fields = parseTurnFields(frame, this.project, this.options.limits);
+        const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
+        return this.enqueue(() => this.runTurn(fields, previousResponseId));
+      }
+      default:
+        throw new RequestError(400, `Unknown frame type ${JSON.stringify(type)}: send {"message": "..."} or a frame of type clear, restore or cancel`);
+    }
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    if (this.queued >= MAX_QUEUED) throw new RequestError(429, `Too many queued messages (at most ${MAX_QUEUED}); wait for the current turn to finish`);
+    this.queued++;
+    this.queue = this.queue
+      .then(() => (this.closed ? undefined : task()))
+      .catch((err) => this.options.log(`WebSocket turn failed: ${describe(err)}`))
+      .finally(() => this.queued--);
+  }
+
+  private async runTurn(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
+    const { runs, log } = this.options;
+    const controller = runs.start();
+    if (!controller) {
+      await this.send({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
+      return;
+    }
+    this.running = controller;
+    // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
+    const base = fields.state ?? this.state;
+    const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
+    try {
+      const events = runChat({
+        project: this.project,
+        agentName: fields.agentName,
+        message: fields.message,
+        attachments: fields.attachments,
+        state,
+        signal: controller.signal,
+      });
+      for await (const event of events) {
+        if (event.type === "done") this.state = event.state;
+        await this.send(event);
+      }
+    } catch (err) {
+      log(`WebSocket run failed: ${describe(err)}`);
+      await this.send({ type: "error", data: "Internal server error" });
+    } finally {
+      this.running = null;
+      runs.finish(controller);
+    }
+  }
+
+  private send(payload: ChatEvent | { type: "error"; data: string }): Promise<void> {
+    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    const data = JSON.stringify(payload);
+    if (this.ws.bufferedAmount < HIGH_WATER_BYTES) {
+      this.ws.send(data);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.ws.send(data, () => resolve()));
+  }
+}
+
+function parseFrame(data: RawData, isBinary: boolean): JsonObject {
+  if (isBinary) throw new RequestError(400, "Binary frames are not supported: send JSON text frames");
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+  const text = bytes.toString("utf8");
+  let frame: unknown;
+  try {
+    frame = JSON.parse(text);
+  } catch (err) {
+    throw new RequestError(400, `Malformed JSON frame: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(frame)) throw new RequestError(400, 'Each frame must be a JSON object such as {"message": "Hello"}');
+  if (frame.type !== undefined && typeof frame.type !== "string") throw new RequestError(400, "'type' must be a string");
+  return frame;
+}
+
+/** `{"type":"restore","previous_response_id":"..."}`, or `{"type":"restore","state":{...}}`. */
+function restoredState(frame: JsonObject): ChatState {
+  const hasState = frame.state !== undefined && frame.state !== null;
+  const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
+  if (!hasState && previousResponseId === undefined) {
+    throw new RequestError(400, "A restore frame needs 'previous_response_id' (a string) or 'state' (an object)");
+  }
+  const state = parseState(frame.state);
+  return previousResponseId !== undefined ? { ...state, previous_response_id: previousResponseId } : state;
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw new RequestError(400, `'${name}' must be a string`);
+  return value;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.stack ?? err.message : String(err);
+}

@@ -1,0 +1,170 @@
+/**
+ * Test helpers for the server and CLI: temp project directories, hand-built projects, a real listening
+ * server on a free port, the fake upstream wired through env, and small SSE / WebSocket clients.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import WebSocket from "ws";
+import { loadConfig } from "../../src/project/config";
+import type { Project } from "../../src/project/project";
+import { defineAgent, resetRegistry, type AgentOptions } from "../../src/project/registry";
+import { startServer, type RunningServer } from "../../src/server/listen";
+import { startFakeOpenAI, type FakeOpenAI } from "./fakeOpenAI";
+
+export interface ProjectFiles {
+  /** klisk.config.yaml text. */
+  config?: string;
+  /** src/main.ts text (or the file named by `entryPath`). */
+  entry?: string;
+  entryPath?: string;
+  /** .env text. */
+  env?: string;
+  /** Any other files, by relative path. */
+  files?: Record<string, string>;
+}
+
+const tempDirs: string[] = [];
+
+/** Writes a project into a fresh temp directory and returns its path (removed by `cleanupTempDirs`). */
+export function writeProjectDir(files: ProjectFiles = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "klisk-test-"));
+  tempDirs.push(dir);
+  const all: Record<string, string> = { ...files.files };
+  if (files.config !== undefined) all["klisk.config.yaml"] = files.config;
+  if (files.entry !== undefined) all[files.entryPath ?? "src/main.ts"] = files.entry;
+  if (files.env !== undefined) all[".env"] = files.env;
+  for (const [rel, text] of Object.entries(all)) {
+    const file = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, text);
+  }
+  return dir;
+}
+
+export function cleanupTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A project built in-process: agents via defineAgent (after resetRegistry), config from YAML text. */
+export function makeProject(agents: AgentOptions[], configYaml = ""): Project {
+  resetRegistry();
+  const defined = agents.map((a) => defineAgent(a));
+  const dir = writeProjectDir({ config: configYaml });
+  const { config, warnings } = loadConfig(dir);
+  return { name: config.name, dir, config, agents: defined, entryFile: path.join(dir, "src/main.ts"), warnings };
+}
+
+/** Starts the real server on a free loopback port, with no log output. */
+export function serve(project: Project, options: { log?: (m: string) => void } = {}): Promise<RunningServer> {
+  return startServer(project, { port: 0, host: "127.0.0.1", log: options.log ?? (() => {}), shutdownGraceMs: 500 });
+}
+
+const KEY_VARS = ["KLISK_API_KEY", "KLISK_CHAT_KEY", "KLISK_WIDGET_KEY"];
+
+/**
+ * Jest hooks: one fake upstream per test file, env pointing the SDK at it, no auth keys, quiet logs.
+ * Returns a getter because the fake only exists once beforeAll has run.
+ */
+export function useFakeOpenAI(): () => FakeOpenAI {
+  let fake: FakeOpenAI | undefined;
+  const saved = { ...process.env };
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+    process.env.OPENAI_BASE_URL = fake.url;
+    process.env.OPENAI_API_KEY = "test";
+    process.env.KLISK_MAX_RETRIES = "0";
+    process.env.KLISK_LOG_LEVEL = "silent";
+    for (const name of KEY_VARS) delete process.env[name];
+  });
+  beforeEach(() => fake?.reset());
+  afterAll(async () => {
+    process.env = saved;
+    await fake?.close();
+    cleanupTempDirs();
+  });
+  return () => {
+    if (!fake) throw new Error("useFakeOpenAI(): the fake starts in beforeAll");
+    return fake;
+  };
+}
+
+/** The `data:` payloads of an SSE body, JSON-parsed except the final "[DONE]". */
+export function parseSse(body: string): any[] {
+  return body
+    .split("\n\n")
+    .filter((frame) => frame.startsWith("data: "))
+    .map((frame) => frame.slice("data: ".length))
+    .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
+}
+
+export async function postChat(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${url}/api/chat`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** A WebSocket client that queues incoming JSON frames so tests can await them one by one. */
+export interface WsClient {
+  ws: WebSocket;
+  send(frame: unknown): void;
+  /** The next frame (waits for it). */
+  next(timeoutMs?: number): Promise<any>;
+  /** Frames up to and including the first whose type is in `types`. */
+  until(types: string | string[], timeoutMs?: number): Promise<any[]>;
+  /** Resolves with the close code. */
+  closed: Promise<number>;
+  close(): void;
+}
+
+export function openWs(url: string, options: { path?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
+  const ws = new WebSocket(url.replace(/^http/, "ws") + (options.path ?? "/ws/chat"), { headers: options.headers });
+  const frames: any[] = [];
+  const waiters: Array<() => void> = [];
+  ws.on("message", (data) => {
+    frames.push(JSON.parse(data.toString()));
+    waiters.splice(0).forEach((w) => w());
+  });
+  const closed = new Promise<number>((resolve) => ws.on("close", (code) => {
+    resolve(code);
+    waiters.splice(0).forEach((w) => w());
+  }));
+  const next = (timeoutMs = 5000): Promise<any> =>
+    new Promise((resolve, reject) => {
+      const check = () => {
+        if (frames.length > 0) {
+          clearTimeout(timer);
+          return resolve(frames.shift());
+        }
+        if (ws.readyState === WebSocket.CLOSED) {
+          clearTimeout(timer);
+          return reject(new Error("WebSocket closed while waiting for a frame"));
+        }
+        waiters.push(check);
+      };
+      const timer = setTimeout(() => reject(new Error(`No WebSocket frame within ${timeoutMs} ms`)), timeoutMs);
+      check();
+    });
+  const client: WsClient = {
+    ws,
+    send: (frame) => ws.send(typeof frame === "string" ? frame : JSON.stringify(frame)),
+    next,
+    async until(types, timeoutMs) {
+      const wanted = Array.isArray(types) ? types : [types];
+      const out: any[] = [];
+      for (;;) {
+        const frame = await next(timeoutMs);
+        out.push(frame);
+        if (wanted.includes(frame.type)) return out;
+      }
+    },
+    closed,
+    close: () => ws.close(),
+  };
+  return new Promise((resolve, reject) => {
+    ws.once("open", () => resolve(client));
+    ws.once("error", reject);
+  });
+}

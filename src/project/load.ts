@@ -1,0 +1,184 @@
+/**
+ * `loadProject()`: .env + klisk.config.yaml + the entry file → a frozen `Project`.
+ * The entry is imported with jiti, so .ts/.mts/.js/.mjs/.cjs in ESM or CJS syntax all work with no build
+ * step, and `import ... from "klisk"` resolves to this package even when the project has no node_modules.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createJiti } from "jiti";
+import { ConfigError } from "../errors";
+import { CONFIG_FILE, loadConfig, type KliskConfig } from "./config";
+import { loadEnv } from "./env";
+import type { Project } from "./project";
+import { isAgent, type Agent } from "./registry";
+
+export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
+
+/** This package's public SDK: `src/index.ts` under ts-jest, `dist/index.js` once built. */
+const SDK_ENTRY = require.resolve("../index");
+const SDK_DIR = path.dirname(SDK_ENTRY);
+const REGISTRY_MODULE = require.resolve("./registry");
+
+export interface LoadProjectOptions {
+  /** Overrides `entry` from klisk.config.yaml (relative to the project directory). */
+  entry?: string;
+}
+
+export async function loadProject(dir: string, opts: LoadProjectOptions = {}): Promise<Project> {
+  const projectDir = path.resolve(dir);
+  loadEnv(projectDir);
+  const { config, warnings } = loadConfig(projectDir);
+  const entryFile = resolveEntry(projectDir, opts.entry ?? config.entry, opts.entry !== undefined);
+  const entryName = path.relative(projectDir, entryFile);
+
+  const agents = await importAgents(projectDir, entryFile);
+  if (agents.length === 0) throw new ConfigError(`${entryName} defines no agents: call defineAgent({...}) in it`);
+  checkHandoffs(agents, entryName);
+
+  return Object.freeze({
+    name: config.name,
+    dir: projectDir,
+    config,
+    agents: Object.freeze(agents),
+    entryFile,
+    warnings: Object.freeze([...warnings, ...missingKeyWarnings(agents, config)]),
+  });
+}
+
+function resolveEntry(projectDir: string, entry: string, fromOption: boolean): string {
+  const where = fromOption ? "check the entry option" : `set 'entry' in ${CONFIG_FILE}`;
+  const file = path.resolve(projectDir, entry);
+  const ext = path.extname(file);
+  if (ext && !ENTRY_EXTENSIONS.includes(ext)) {
+    throw new ConfigError(`Entry file ${entry} must be one of ${ENTRY_EXTENSIONS.join(", ")} (${where})`);
+  }
+  // "src/main" finds src/main.ts (or .js, ...) the way an import would.
+  const candidates = ext ? [file] : ENTRY_EXTENSIONS.map((e) => file + e);
+  const found = candidates.find((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile());
+  if (!found) throw new ConfigError(`Entry file ${entry} not found in ${projectDir} (${where})`);
+  return found;
+}
+
+/** Imports the entry afresh and returns its agents: registered ones in definition order, then exported extras. */
+async function importAgents(projectDir: string, entryFile: string): Promise<Agent[]> {
+  // A fresh jiti without module cache re-executes the entry on every load (a second load gets fresh agents);
+  // its filesystem cache (on by default) keeps the transpiled files, so start-up stays cheap.
+  const jiti = createJiti(__filename, { alias: sdkAliases(projectDir), moduleCache: false, fsCache: true });
+  // jiti evaluates code in the main realm. Under a test runner (jest's vm sandbox) that realm's globalThis is
+  // not ours, so reset and read the registry through jiti too: then it is the one the entry's defineAgent fills.
+  const registry = (await jiti.import(REGISTRY_MODULE)) as typeof import("./registry");
+  registry.resetRegistry();
+  let mod: unknown;
+  try {
+    mod = await jiti.import(entryFile);
+  } catch (err) {
+    throw loadError(err, projectDir, entryFile);
+  }
+
+  const agents = [...registry.registeredAgents()];
+  for (const value of exportedValues(mod)) {
+    if (!isAgent(value) || agents.includes(value)) continue;
+    if (agents.some((a) => a.name === value.name)) {
+      throw new ConfigError(`${path.relative(projectDir, entryFile)}: duplicate agent name '${value.name}': each agent needs a unique name.`);
+    }
+    agents.push(value);
+  }
+  return agents;
+}
+
+function sdkAliases(projectDir: string): Record<string, string> {
+  const aliases: Record<string, string> = { klisk: SDK_ENTRY };
+  // Let `import { z } from "zod"` work without npm install, but never shadow the project's own zod.
+  if (!resolvableFrom(projectDir, "zod")) aliases.zod = path.dirname(require.resolve("zod/package.json"));
+  return aliases;
+}
+
+function resolvableFrom(dir: string, id: string): boolean {
+  try {
+    require.resolve(id, { paths: [dir] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function exportedValues(mod: unknown): unknown[] {
+  if (typeof mod !== "object" || mod === null) return [];
+  const values = Object.keys(mod).map((key) => (mod as Record<string, unknown>)[key]);
+  // `module.exports = defineAgent(...)` makes the module itself the agent. With a default export jiti hands back
+  // a proxy that also reads like the agent, so then only `default` itself counts (dedupe is by identity).
+  return "default" in mod ? values : [mod, ...values];
+}
+
+/** Turns anything the entry threw into a ConfigError naming the user's file and line, not our internals. */
+function loadError(err: unknown, projectDir: string, entryFile: string): ConfigError {
+  const rel = (file: string) => path.relative(projectDir, file);
+  const e = (typeof err === "object" && err !== null ? err : {}) as { name?: string; message?: string; code?: string; stack?: string; hint?: string };
+  const message = typeof e.message === "string" ? e.message : String(err);
+
+  // jiti reports a transform (babel) failure as "<Code>: <reason> \n <file>:<line>:<column0>".
+  const parse = /^\S*: (.*?)\s*\n (.+):(\d+):(\d+)$/s.exec(message);
+  if (parse) {
+    const [, reason, file, line, column] = parse;
+    return withCause(new ConfigError(`${rel(file)}:${line}:${Number(column) + 1}: Syntax error: ${reason}`), err);
+  }
+  // A natively compiled file reports its syntax error position as the first stack line "<file>:<line>".
+  if (e.name === "SyntaxError") {
+    const at = /^(.+):(\d+)\n/.exec(e.stack ?? "");
+    const where = at ? `${rel(toPath(at[1]))}:${at[2]}` : rel(entryFile);
+    return withCause(new ConfigError(`${where}: Syntax error: ${message}`), err);
+  }
+
+  const frame = userFrame(e.stack, projectDir);
+  const where = frame ? `${rel(frame.file)}:${frame.line}` : rel(entryFile);
+  // UserError from defineAgent()/tool(): the SDK instance jiti loaded has its own class, so match the code.
+  if (e.code === "user_error") return withCause(new ConfigError(`${where}: ${message}`, e.hint), err);
+  const name = typeof e.name === "string" ? `${e.name}: ` : "";
+  return withCause(new ConfigError(`${where}: Error while loading: ${name}${message}`), err);
+}
+
+/** The first stack frame in the project's own files (not node_modules, not this package). */
+function userFrame(stack: string | undefined, projectDir: string): { file: string; line: number } | undefined {
+  for (const text of (stack ?? "").split("\n")) {
+    const m = /^\s*at (?:.*\()?(.+?):(\d+):\d+\)?$/.exec(text);
+    if (!m) continue;
+    const file = toPath(m[1]);
+    const inProject = file.startsWith(projectDir + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}`);
+    if (inProject && !file.startsWith(SDK_DIR + path.sep)) return { file, line: Number(m[2]) };
+  }
+  return undefined;
+}
+
+function toPath(location: string): string {
+  return location.startsWith("file://") ? fileURLToPath(location) : location;
+}
+
+function withCause(error: ConfigError, cause: unknown): ConfigError {
+  error.cause = cause; // kept for debugging (e.g. a --verbose flag); the message never needs it
+  return error;
+}
+
+function checkHandoffs(agents: readonly Agent[], entryName: string): void {
+  const names = agents.map((a) => a.name);
+  for (const agent of agents) {
+    for (const target of agent.handoffs) {
+      if (!names.includes(target)) {
+        throw new ConfigError(
+          `${entryName}: agent '${agent.name}' hands off to '${target}', which is not defined. Known agents: ${names.join(", ")}`,
+        );
+      }
+    }
+  }
+}
+
+/** OpenAI models need OPENAI_API_KEY: say so at start-up rather than at the first chat. */
+function missingKeyWarnings(agents: readonly Agent[], config: KliskConfig): string[] {
+  if (process.env.OPENAI_API_KEY) return [];
+  const usesOpenAI = (model: string) =>
+    !model.includes("/") || (model.startsWith("openai/") && !Object.hasOwn(config.providers, "openai"));
+  const names = agents.filter((a) => usesOpenAI(a.model)).map((a) => `'${a.name}'`);
+  if (names.length === 0) return [];
+  const who = names.length === 1 ? `agent ${names[0]} uses an OpenAI model` : `agents ${names.join(", ")} use OpenAI models`;
+  return [`OPENAI_API_KEY is not set: ${who}; set it in .env or the environment`];
+}

@@ -51,11 +51,13 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       // Refuse new work, end running streams with an error event, then let the responses flush.
       runs.shutdown();
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Keep-alive sockets become idle as their aborted streams finish; close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
       const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
       grace.unref();
       await sockets.close();
       await serverClosed;
+      clearInterval(sweep);
       clearTimeout(grace);
     })());
 

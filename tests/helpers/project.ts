@@ -168,3 +168,8 @@ export function openWs(url: string, options: { path?: string; headers?: Record<s
     ws.once("error", reject);
   });
 }
+
+/** A fetch Response's JSON body, typed loosely for assertions. */
+export async function json(res: Response): Promise<any> {
+  return res.json();
+}

@@ -1,7 +1,7 @@
 /** Routes, JSON errors and body validation over a real listening server. */
 import request from "supertest";
 import type { RunningServer } from "../../src/server/listen";
-import { makeProject, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { json, makeProject, postChat, serve, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 let server: RunningServer;
@@ -48,7 +48,7 @@ test("unknown routes get a JSON 404", async () => {
 test("a chat body without Content-Type is still parsed as JSON", async () => {
   const res = await fetch(`${server.url}/api/chat`, { method: "POST", body: JSON.stringify({ message: "hi", stream: false }) });
   expect(res.status).toBe(200);
-  expect(await res.json()).toMatchObject({ response: "Echo: hi", done: true });
+  expect(await json(res)).toMatchObject({ response: "Echo: hi", done: true });
 });
 
 test("text/plain Content-Type is parsed as JSON too", async () => {
@@ -93,14 +93,14 @@ test.each(badRequests)("400 for %s, and the server keeps working", async (_name,
   const res = await postChat(server.url, body);
   expect(res.status).toBe(400);
   expect(res.headers.get("content-type")).toMatch(/application\/json/);
-  const json = await res.json();
-  expect(json.error).toMatch(message);
+  const answer = await json(res);
+  expect(answer.error).toMatch(message);
   expect(fake().requests).toHaveLength(0);
   // The server is still healthy and still chats after every bad request.
   expect((await request(server.url).get("/health")).status).toBe(200);
   const ok = await postChat(server.url, { message: "still there?", stream: false });
   expect(ok.status).toBe(200);
-  expect((await ok.json()).response).toBe("Echo: still there?");
+  expect((await json(ok)).response).toBe("Echo: still there?");
 });
 
 test("an empty message is fine with an attachment", async () => {

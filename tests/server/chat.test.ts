@@ -1,7 +1,7 @@
 /** POST /api/chat in JSON and SSE modes against the fake upstream: turns, state, tools, errors, attachments. */
 import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
-import { makeProject, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { json, makeProject, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 let server: RunningServer;
@@ -35,7 +35,7 @@ test("stream:false answers {response, state, done}", async () => {
   fake().enqueue({ text: "2 + 2 equals 4." });
   const res = await postChat(server.url, { message: "What is 2+2?", stream: false });
   expect(res.status).toBe(200);
-  const body = await res.json();
+  const body = await json(res);
   expect(body).toEqual({
     response: "2 + 2 equals 4.",
     state: { previous_response_id: fake().requests[0].responseId, current_agent_name: "Assistant" },
@@ -58,11 +58,11 @@ test("stream defaults to SSE: token frames, done, then [DONE]", async () => {
 });
 
 test("multi-turn over JSON sends the previous response id upstream", async () => {
-  const first = await (await postChat(server.url, { message: "My name is Ada", stream: false })).json();
+  const first = await json(await postChat(server.url, { message: "My name is Ada", stream: false }));
   const second = await postChat(server.url, { message: "What is my name?", stream: false, state: first.state });
   expect(second.status).toBe(200);
   expect(fake().requests[1].body.previous_response_id).toBe(fake().requests[0].responseId);
-  expect((await second.json()).state.previous_response_id).toBe(fake().requests[1].responseId);
+  expect((await json(second)).state.previous_response_id).toBe(fake().requests[1].responseId);
 });
 
 test("multi-turn over SSE continues from done.state", async () => {
@@ -107,14 +107,14 @@ test("a throwing tool in JSON mode is a 500 with the tool's message", async () =
   fake().enqueue({ toolCalls: [{ name: "explode", arguments: {} }] });
   const res = await postChat(server.url, { message: "blow up", stream: false });
   expect(res.status).toBe(500);
-  expect(await res.json()).toEqual({ error: "Tool 'explode' raised: Error: boom" });
+  expect(await json(res)).toEqual({ error: "Tool 'explode' raised: Error: boom" });
 });
 
 test("an upstream failure in JSON mode is a 502", async () => {
   fake().enqueue({ httpError: { status: 500, message: "upstream broke" } });
   const res = await postChat(server.url, { message: "hi", stream: false });
   expect(res.status).toBe(502);
-  expect((await res.json()).error).toEqual(expect.any(String));
+  expect((await json(res)).error).toEqual(expect.any(String));
 });
 
 test("an upstream failure over SSE is an error event then [DONE]", async () => {
@@ -135,7 +135,7 @@ test("reasoning models stream thinking events before tokens", async () => {
 });
 
 test("agent_name picks the agent and the next turn keeps it through state", async () => {
-  const first = await (await postChat(server.url, { message: "hi", stream: false, agent_name: "Thinker" })).json();
+  const first = await json(await postChat(server.url, { message: "hi", stream: false, agent_name: "Thinker" }));
   expect(first.state.current_agent_name).toBe("Thinker");
   expect(fake().requests[0].body.model).toBe("o4-mini");
   await postChat(server.url, { message: "again", stream: false, state: first.state });
@@ -167,20 +167,20 @@ describe("attachments", () => {
   test("bad base64 is a 400", async () => {
     const res = await postChat(server.url, { message: "x", attachments: [{ mime_type: "image/png", data: "not*base64!", name: "a.png" }] });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatch(/not valid base64/);
+    expect((await json(res)).error).toMatch(/not valid base64/);
   });
 
   test("an unsupported MIME type is a 415", async () => {
     const res = await postChat(server.url, { message: "x", attachments: [{ mime_type: "text/html", data: png, name: "a.html" }] });
     expect(res.status).toBe(415);
-    expect((await res.json()).error).toMatch(/unsupported MIME type 'text\/html'/);
+    expect((await json(res)).error).toMatch(/unsupported MIME type 'text\/html'/);
   });
 
   test("an attachment over 20 MB decoded is a 413", async () => {
     const big = "A".repeat(Math.ceil((21 * 1024 * 1024 * 4) / 3 / 4) * 4); // 21 MB once decoded
     const res = await postChat(server.url, { message: "x", attachments: [{ mime_type: "image/png", data: big, name: "big.png" }] });
     expect(res.status).toBe(413);
-    expect((await res.json()).error).toMatch(/limit is 20\.0 MB per attachment/);
+    expect((await json(res)).error).toMatch(/limit is 20\.0 MB per attachment/);
     expect(fake().requests).toHaveLength(0);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });

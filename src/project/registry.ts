@@ -6,7 +6,19 @@
 import { UserError } from "../errors";
 import { isTool, type Tool } from "../runner/tools";
 
-export type BuiltinTool = "web_search" | "file_search" | "code_interpreter" | "image_generation";
+export const BUILTIN_TOOL_NAMES = ["web_search", "file_search", "code_interpreter", "image_generation"] as const;
+export type BuiltinToolName = (typeof BUILTIN_TOOL_NAMES)[number];
+/**
+ * A hosted tool with options, e.g. `{ type: "file_search", vector_store_ids: ["vs_..."] }`. Fields other
+ * than `type` go to the Responses API as-is.
+ */
+export interface BuiltinToolConfig {
+  type: BuiltinToolName;
+  vector_store_ids?: string[];
+  [option: string]: unknown;
+}
+/** OpenAI hosted tools (Responses API only): a name, or a config object for options. */
+export type BuiltinTool = BuiltinToolName | BuiltinToolConfig;
 
 export interface ModelSettings {
   temperature?: number;
@@ -36,7 +48,10 @@ export interface Agent {
   readonly instructions: string;
   readonly model: string;
   readonly tools: readonly Tool[];
-  readonly builtinTools: readonly BuiltinTool[];
+  /** Hosted tool names, for listings. */
+  readonly builtinTools: readonly BuiltinToolName[];
+  /** The same tools in request shape (defaults filled in), for the model adapter. */
+  readonly builtinToolConfigs: readonly BuiltinToolConfig[];
   readonly handoffs: readonly string[];
   readonly modelSettings: Readonly<ModelSettings>;
 }
@@ -95,14 +110,31 @@ function createAgent(options: AgentOptions): Agent {
     if (isAgent(h)) return h.name;
     throw new UserError(`Agent '${name}': handoffs[${i}] must be an agent name or an agent object.`);
   });
+  const builtinToolConfigs = (options.builtinTools ?? []).map((t, i) => builtinToolConfig(name, t, i));
   return Object.freeze({
     kind: "agent" as const,
     name,
     instructions: options.instructions ?? "",
     model: options.model ?? DEFAULT_MODEL,
     tools: Object.freeze([...tools]),
-    builtinTools: Object.freeze([...(options.builtinTools ?? [])]),
+    builtinTools: Object.freeze(builtinToolConfigs.map((t) => t.type)),
+    builtinToolConfigs: Object.freeze(builtinToolConfigs),
     handoffs: Object.freeze(handoffs),
     modelSettings: Object.freeze({ ...(options.modelSettings ?? {}) }),
   });
+}
+
+function builtinToolConfig(agent: string, value: unknown, i: number): BuiltinToolConfig {
+  const config = typeof value === "string" ? { type: value } : value;
+  const type = (config as { type?: unknown } | null)?.type;
+  if (typeof config !== "object" || config === null || !BUILTIN_TOOL_NAMES.includes(type as BuiltinToolName)) {
+    throw new UserError(`Agent '${agent}': builtinTools[${i}] must be one of ${BUILTIN_TOOL_NAMES.join(", ")} (a name or { type, ...options }).`);
+  }
+  const tool = { ...(config as BuiltinToolConfig) };
+  // The API rejects file_search without vector stores; say so at load time, not at the first chat.
+  if (tool.type === "file_search" && (!Array.isArray(tool.vector_store_ids) || tool.vector_store_ids.length === 0)) {
+    throw new UserError(`Agent '${agent}': file_search needs vector stores: { type: "file_search", vector_store_ids: ["vs_..."] }.`);
+  }
+  if (tool.type === "code_interpreter") tool.container ??= { type: "auto" };
+  return Object.freeze(tool);
 }

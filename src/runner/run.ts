@@ -9,6 +9,7 @@ import { resolveModel } from "./models/resolve";
 import { log } from "../log";
 import { handoffTargets, handoffToolSpecs } from "./handoffs";
 import { runToolCalls, type ToolCall } from "./toolCalls";
+import { boundHistory, historyFromState, storedUserItem } from "./history";
 
 export interface RunChatOptions {
   project: Project;
@@ -42,6 +43,7 @@ export function resolveAgent(project: Project, agentName?: string, state?: ChatS
 
 /** Yields token/thinking/tool events and ends with exactly one `done` or `error`. Never throws. */
 export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEvent, void, undefined> {
+  // Partial on purpose: tests and embedders may hand in a config without every section.
   const limits = (options.project.config as { limits?: { max_turns?: number; run_timeout_s?: number } }).limits;
   const maxTurns = limits?.max_turns ?? DEFAULT_MAX_TURNS;
   const timeoutS = limits?.run_timeout_s ?? DEFAULT_RUN_TIMEOUT_S;
@@ -56,26 +58,35 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
 
   try {
     let agent = resolveAgent(options.project, options.agentName, options.state);
-    let input: InputItem[] = [...historyInput(options.state), userInput(options.message, options.attachments ?? [])];
+    const providers = options.project.config.providers ?? {};
+    const attachments = options.attachments ?? [];
+    const history = historyFromState(options.state);
+    const userItem = userInput(options.message, attachments);
+    // The whole conversation (for Chat models and the state) and the part a Responses model has not
+    // seen yet. previousResponseId is only kept while it covers everything but `unseen`.
+    const transcript: InputItem[] = [...history, userItem];
+    let unseen: InputItem[] = [userItem];
     let previousResponseId = options.state?.previous_response_id;
 
     for (let turn = 0; turn < maxTurns; turn++) {
-      const model = resolveModel(agent.model);
+      const model = resolveModel(agent.model, providers);
+      // store:false responses cannot be continued by id, so such a model always gets the transcript.
+      const chained = model.api === "responses" && agent.modelSettings.extraBody?.store !== false;
       const transfers = handoffTargets(agent, options.project);
       const calls: ToolCall[] = [];
       const handoffCalls: ToolCall[] = [];
-      const callOrder: string[] = [];
+      const modelCalls: ToolCall[] = [];
       let completed: Extract<ModelEvent, { type: "completed" }> | undefined;
       let streamedText = false;
       for await (const event of model.stream({
         instructions: agent.instructions,
-        input,
-        previousResponseId,
+        input: chained && previousResponseId ? unseen : transcript,
+        previousResponseId: chained ? previousResponseId : undefined,
         tools: [
           ...agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
           ...handoffToolSpecs(transfers),
         ],
-        builtinTools: agent.builtinTools,
+        builtinTools: agent.builtinToolConfigs,
         settings: agent.modelSettings,
         signal: run.signal,
       })) {
@@ -84,8 +95,12 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
           yield { type: "token", data: event.delta };
         } else if (event.type === "reasoning_delta") {
           yield { type: "thinking", data: event.delta };
+        } else if (event.type === "hosted_tool") {
+          // Already run by the provider: shown to the client, nothing to execute or send back.
+          yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
+          yield { type: "tool_result", data: { output: event.output, call_id: event.callId, tool: event.name } };
         } else if (event.type === "function_call") {
-          callOrder.push(event.callId);
+          modelCalls.push(event);
           if (transfers.has(event.name)) {
             handoffCalls.push(event);
             continue;
@@ -97,13 +112,21 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         }
       }
       if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
-      previousResponseId = completed.responseId ?? previousResponseId;
+      if (completed.usage) log.debug({ agent: agent.name, model: agent.model, ...completed.usage }, "model usage");
+      previousResponseId = chained ? completed.responseId : undefined;
+      unseen = [];
+      if (completed.text) transcript.push({ role: "assistant", content: completed.text });
+      for (const call of modelCalls) transcript.push({ type: "function_call", call_id: call.callId, name: call.name, arguments: call.arguments });
 
       if (calls.length === 0 && handoffCalls.length === 0) {
         // A provider that sent no deltas still gets its text to streaming clients.
         if (!streamedText && completed.text) yield { type: "token", data: completed.text };
-        const state: ChatState = { previous_response_id: previousResponseId, current_agent_name: agent.name };
-        yield { type: "done", data: completed.text, response_id: completed.responseId, state };
+        const state: ChatState = {
+          ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
+          conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments)),
+          current_agent_name: agent.name,
+        };
+        yield { type: "done", data: completed.text, ...(chained ? { response_id: completed.responseId } : {}), state };
         return;
       }
       const outputs = new Map<string, string>();
@@ -122,7 +145,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         agent = target;
       }
       // Outputs go back in the order the model made the calls.
-      input = callOrder.map((callId) => ({ type: "function_call_output", call_id: callId, output: outputs.get(callId) ?? "" }));
+      unseen = modelCalls.map((call) => ({ type: "function_call_output", call_id: call.callId, output: outputs.get(call.callId) ?? "" }));
+      transcript.push(...unseen);
     }
     yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, 500);
   } catch (err) {
@@ -141,10 +165,12 @@ function userInput(message: string, attachments: readonly Attachment[]): InputIt
   return { role: "user", content };
 }
 
-/** A client that keeps the history itself (no response id) sends it back as conversation_history. */
-function historyInput(state?: ChatState): InputItem[] {
-  if (!state || state.previous_response_id || !Array.isArray(state.conversation_history)) return [];
-  return state.conversation_history as InputItem[];
+/** The transcript as the state keeps it: this turn's attachments become placeholders naming the files. */
+function storedTranscript(transcript: readonly InputItem[], userIndex: number, message: string, attachments: readonly Attachment[]): InputItem[] {
+  if (attachments.length === 0) return [...transcript];
+  const stored = [...transcript];
+  stored[userIndex] = storedUserItem(message, attachments);
+  return stored;
 }
 
 function toErrorEvent(err: unknown): ChatEvent {

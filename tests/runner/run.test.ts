@@ -43,7 +43,15 @@ test("streams tokens and ends with done carrying text, response id and state", a
   expect(events.filter((e) => e.type === "token").map((e) => e.data)).toEqual(["Hello", " there", " friend"]);
   const done = events.at(-1)!;
   expect(done).toMatchObject({ type: "done", data: "Hello there friend", response_id: fake.requests[0].responseId });
-  expect(done.type === "done" && done.state).toEqual({ previous_response_id: fake.requests[0].responseId, current_agent_name: "A" });
+  // The history always travels with the response id, so a later turn may go to a Chat Completions model.
+  expect(done.type === "done" && done.state).toEqual({
+    previous_response_id: fake.requests[0].responseId,
+    conversation_history: [
+      { role: "user", content: [{ type: "input_text", text: "hi" }] },
+      { role: "assistant", content: "Hello there friend" },
+    ],
+    current_agent_name: "A",
+  });
   expect(fake.requests[0].body).toMatchObject({ model: "gpt-5.2", instructions: "Be nice", stream: true });
   expect(fake.requests[0].body.input).toEqual([{ role: "user", content: [{ type: "input_text", text: "hi" }] }]);
 });

@@ -2,13 +2,17 @@
  * The one provider seam. The runner's loop sees only these types; each adapter under models/ turns one
  * provider's wire stream into ModelEvents.
  */
-import type { BuiltinTool, ModelSettings } from "../../project/registry";
+import type { BuiltinToolConfig, ModelSettings } from "../../project/registry";
 import type { JsonSchema } from "../tools";
 
-/** Conversation items in the Responses API's input shape (the neutral format adapters convert from). */
+/**
+ * Conversation items in the Responses API's input shape: the neutral format adapters convert from, and
+ * what `state.conversation_history` holds. Clients may send back items in the API's longer forms
+ * (`{type:"message", content:[{type:"output_text"}]}`, reasoning items), so converters stay lenient.
+ */
 export type InputItem =
-  | { role: "user"; content: Array<Record<string, unknown>> | string }
-  | { role: "assistant"; content: string }
+  | { type?: "message"; role: "user"; content: Array<Record<string, unknown>> | string }
+  | { type?: "message"; role: "assistant"; content: Array<Record<string, unknown>> | string }
   | { type: "function_call"; call_id: string; name: string; arguments: string }
   | { type: "function_call_output"; call_id: string; output: string };
 
@@ -18,26 +22,41 @@ export interface FunctionToolSpec {
   parameters: JsonSchema;
 }
 
+/** Which wire API a model speaks. Decides how the conversation is carried between calls. */
+export type ModelApi = "responses" | "chat";
+
 export interface ModelRequest {
   instructions: string;
-  /** The new items of this call; earlier ones are reached through previousResponseId. */
+  /**
+   * Responses with previousResponseId: only the items the provider has not seen. Otherwise (Chat
+   * Completions, or no response id yet): the whole conversation.
+   */
   input: InputItem[];
   previousResponseId?: string;
   tools: FunctionToolSpec[];
-  builtinTools: readonly BuiltinTool[];
+  /** Hosted tools (Responses API only), already in request shape. */
+  builtinTools: readonly BuiltinToolConfig[];
   settings: Readonly<ModelSettings>;
   signal: AbortSignal;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
 }
 
 export type ModelEvent =
   | { type: "text_delta"; delta: string }
   | { type: "reasoning_delta"; delta: string }
   | { type: "function_call"; callId: string; name: string; arguments: string }
-  | { type: "completed"; responseId?: string; text: string };
+  /** A hosted tool the provider ran itself (web search, code interpreter...): shown, never executed here. */
+  | { type: "hosted_tool"; callId: string; name: string; arguments: string; output: string }
+  | { type: "completed"; responseId?: string; text: string; finishReason?: string; usage?: Usage };
 
 export interface Model {
-  /** e.g. "openai" — used in error messages. */
+  /** Human label for messages, e.g. "OpenAI", "Groq". */
   readonly provider: string;
   readonly name: string;
+  readonly api: ModelApi;
   stream(request: ModelRequest): AsyncIterable<ModelEvent>;
 }

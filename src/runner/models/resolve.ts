@@ -1,59 +1,62 @@
 /**
- * Model names → adapters. `gpt-…`, `o…`, any name without "/" and `openai/<model>` go to the OpenAI
- * Responses API. SDK errors are translated here, once, into ModelError / AbortedError with a message a
- * user can act on.
+ * Model names → adapters (see providers.ts for the routing). SDK errors are translated here, once, into
+ * ModelError / AbortedError with a message a user can act on.
  */
 import type OpenAI from "openai";
-import { AbortedError, ConfigError, KliskError, ModelError } from "../../errors";
+import { AbortedError, KliskError, ModelError } from "../../errors";
+import { log } from "../../log";
 import type { Model, ModelEvent, ModelRequest } from "./model";
+import { chatModel } from "./chat";
 import { responsesModel } from "./responses";
+import { apiKeyFor, providerTarget, type ProviderTarget, type ProvidersConfig } from "./providers";
 
-interface ProviderTarget {
-  provider: string;
-  label: string;
-  modelName: string;
-  apiKeyVar: string;
-  baseURL?: string;
-}
-
-/** Which provider a model name goes to; throws ConfigError for one we do not know. */
-export function parseModelName(model: string): ProviderTarget {
-  const slash = model.indexOf("/");
-  const provider = slash === -1 ? "openai" : model.slice(0, slash);
-  const modelName = slash === -1 ? model : model.slice(slash + 1);
-  if (provider !== "openai") {
-    throw new ConfigError(`Unknown model provider '${provider}' in model '${model}'. Known providers: openai.`);
-  }
-  return { provider, label: "OpenAI", modelName, apiKeyVar: "OPENAI_API_KEY", baseURL: process.env.OPENAI_BASE_URL || undefined };
-}
+export { providerTarget, knownProviders, type ProvidersConfig } from "./providers";
 
 const clients = new Map<string, OpenAI>();
 
 function clientFor(target: ProviderTarget): OpenAI {
-  const apiKey = process.env[target.apiKeyVar];
-  if (!apiKey) {
-    throw new ModelError(`${target.apiKeyVar} is not set. Add it to the project's .env file or the environment.`);
-  }
-  const key = `${target.baseURL ?? ""}\n${apiKey}\n${process.env.KLISK_MAX_RETRIES ?? ""}`;
+  const found = apiKeyFor(target);
+  if ("missing" in found) throw new ModelError(found.missing);
+  const apiKey = found.key;
+  const key = JSON.stringify([target.baseURL, apiKey, target.headers, process.env.KLISK_MAX_RETRIES]);
   let client = clients.get(key);
   if (!client) {
     // Loaded on first use so start-up does not pay for the SDK.
     const { OpenAI: OpenAIClient } = require("openai") as typeof import("openai");
     // The SDK retries 429/5xx/connection errors with backoff; KLISK_MAX_RETRIES tunes it (tests use 0).
     const maxRetries = Number.parseInt(process.env.KLISK_MAX_RETRIES ?? "", 10);
-    client = new OpenAIClient({ apiKey, baseURL: target.baseURL, maxRetries: Number.isNaN(maxRetries) ? 2 : maxRetries });
+    client = new OpenAIClient({
+      apiKey,
+      baseURL: target.baseURL,
+      defaultHeaders: { ...target.headers },
+      maxRetries: Number.isNaN(maxRetries) ? 2 : maxRetries,
+      logger: sdkLogger,
+    });
     clients.set(key, client);
   }
   return client;
 }
 
-/** Resolves a model name to a Model whose stream throws only KliskErrors. */
-export function resolveModel(model: string): Model {
-  const target = parseModelName(model);
-  const inner = responsesModel(clientFor(target), target.label, target.modelName);
+/** The SDK's own complaints (e.g. an unparsable stream line) go to our log, not to stdout. */
+const sdkLogger = {
+  error: (message: string) => log.warn({ source: "openai" }, message),
+  warn: (message: string) => log.warn({ source: "openai" }, message),
+  info: (message: string) => log.debug({ source: "openai" }, message),
+  debug: (message: string) => log.debug({ source: "openai" }, message),
+};
+
+/**
+ * Resolves a model name to a Model whose stream throws only KliskErrors. `providers` is the project's
+ * `config.providers`. An unknown provider throws ConfigError; a missing key throws ModelError.
+ */
+export function resolveModel(model: string, providers: ProvidersConfig = {}): Model {
+  const target = providerTarget(model, providers);
+  const client = clientFor(target);
+  const inner = target.api === "chat" ? chatModel(client, target.label, target.modelName) : responsesModel(client, target.label, target.modelName);
   return {
     provider: inner.provider,
     name: inner.name,
+    api: inner.api,
     async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
       try {
         yield* inner.stream(request);
@@ -69,14 +72,20 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   if (err instanceof KliskError) return err;
   const e = err as { name?: string; status?: number; message?: string; error?: { message?: string } };
   const detail = e.error?.message ?? e.message ?? String(err);
+  const where = target.baseURL ? ` at ${target.baseURL}` : "";
   if (e.name === "APIUserAbortError") return new AbortedError();
   if (e.name === "APIConnectionTimeoutError") return new ModelError(`${target.label} did not answer in time: ${detail}`);
-  if (e.name === "APIConnectionError") {
-    return new ModelError(`Could not reach ${target.label}${target.baseURL ? ` at ${target.baseURL}` : ""}: ${detail}`);
+  if (e.name === "APIConnectionError") return new ModelError(`Could not reach ${target.label}${where}: ${detail}`);
+  // JSON.parse on a stream line: the upstream (or a proxy in between) sent something that is not SSE JSON.
+  if (err instanceof SyntaxError) return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
+  // undici's "terminated": the socket closed while the body was still streaming.
+  if (e.name === "TypeError" && /terminated|other side closed/i.test(detail)) {
+    return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`);
   }
   if (typeof e.status === "number") {
     if (e.status === 401 || e.status === 403) {
-      return new ModelError(`Authentication with ${target.label} failed: check ${target.apiKeyVar}`, e.status);
+      const check = target.apiKeyVar ?? `the '${target.provider}' provider in klisk.config.yaml (api_key_env, headers)`;
+      return new ModelError(`Authentication with ${target.label} failed: check ${check}`, e.status);
     }
     if (e.status === 429) return new ModelError(`${target.label} rate limit or quota exceeded (429): ${detail}`, 429);
     return new ModelError(`${target.label} API error (${e.status}): ${detail}`, e.status);

@@ -2,6 +2,7 @@
 import type OpenAI from "openai";
 import { ModelError } from "../../errors";
 import type { Model, ModelEvent, ModelRequest } from "./model";
+import { hostedToolEvent, hostedToolIncludes, isHostedToolItem } from "./hostedTools";
 
 /** Reasoning models only accept (and only send summaries with) a `reasoning` block. */
 const REASONING_MODEL = /^(o\d|gpt-5|codex)/i;
@@ -10,10 +11,12 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
   return {
     provider,
     name,
+    api: "responses",
     async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
       const stream = (await client.responses.create(buildBody(name, request) as any, {
         signal: request.signal,
       })) as unknown as AsyncIterable<any>;
+      // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
       const emittedCalls = new Set<string>();
       let text = "";
       for await (const event of stream) {
@@ -30,6 +33,9 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
             if (event.item?.type === "function_call" && !emittedCalls.has(event.item.call_id)) {
               emittedCalls.add(event.item.call_id);
               yield functionCall(event.item);
+            } else if (isHostedToolItem(event.item) && !emittedCalls.has(event.item.id)) {
+              emittedCalls.add(event.item.id);
+              yield hostedToolEvent(event.item);
             }
             break;
           case "response.completed":
@@ -40,9 +46,20 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
               if (item.type === "function_call" && !emittedCalls.has(item.call_id)) {
                 emittedCalls.add(item.call_id);
                 yield functionCall(item);
+              } else if (isHostedToolItem(item) && !emittedCalls.has(item.id)) {
+                emittedCalls.add(item.id);
+                yield hostedToolEvent(item);
               }
             }
-            yield { type: "completed", responseId: event.response?.id, text: text || outputText(output) };
+            const usage = event.response?.usage;
+            yield {
+              type: "completed",
+              responseId: event.response?.id,
+              text: text || outputText(output),
+              // Responses has no finish_reason; an incomplete response says why (e.g. max_output_tokens).
+              finishReason: event.type === "response.incomplete" ? event.response?.incomplete_details?.reason ?? "incomplete" : "stop",
+              usage: usage ? { inputTokens: usage.input_tokens ?? 0, outputTokens: usage.output_tokens ?? 0 } : undefined,
+            };
             return;
           }
           case "response.failed":
@@ -78,7 +95,8 @@ function buildBody(model: string, request: ModelRequest): Record<string, unknown
     parameters: t.parameters,
     strict: false,
   }));
-  for (const builtin of request.builtinTools) tools.push({ type: builtin === "web_search" ? "web_search" : builtin });
+  tools.push(...request.builtinTools);
+  const include = hostedToolIncludes(request.builtinTools);
   const body: Record<string, unknown> = {
     model,
     input: request.input,
@@ -87,6 +105,7 @@ function buildBody(model: string, request: ModelRequest): Record<string, unknown
   if (request.instructions) body.instructions = request.instructions;
   if (request.previousResponseId) body.previous_response_id = request.previousResponseId;
   if (tools.length > 0) body.tools = tools;
+  if (include.length > 0) body.include = include;
   if (s.parallelToolCalls !== undefined) body.parallel_tool_calls = s.parallelToolCalls;
   if (s.temperature !== undefined) body.temperature = s.temperature;
   if (s.topP !== undefined) body.top_p = s.topP;

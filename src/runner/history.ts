@@ -1,0 +1,54 @@
+/**
+ * The conversation kept in `state.conversation_history`: user/assistant messages and function
+ * calls/outputs in Responses item shape. It is always kept (next to previous_response_id) so a turn can
+ * move to a Chat Completions model, which has no server-side history, without losing the conversation.
+ */
+import type { Attachment, ChatState } from "./events";
+import type { InputItem } from "./models/model";
+
+/** Items kept; older ones are dropped a whole exchange at a time. Keeps the state a client carries small. */
+export const MAX_HISTORY_ITEMS = 200;
+
+const ATTACHMENT_PARTS = new Set(["input_image", "input_file", "image_url", "file"]);
+
+/** The history a turn starts from (already validated by parseState at the edge). */
+export function historyFromState(state?: ChatState): InputItem[] {
+  return Array.isArray(state?.conversation_history) ? [...(state.conversation_history as InputItem[])] : [];
+}
+
+export function attachmentPlaceholder(name?: string): Record<string, unknown> {
+  return { type: "input_text", text: `[attachment${name ? ` ${name}` : ""} omitted]` };
+}
+
+/** The user's message as it is stored: attachment data replaced by a placeholder naming the file. */
+export function storedUserItem(message: string, attachments: readonly Attachment[]): InputItem {
+  const content: Array<Record<string, unknown>> = [];
+  if (message) content.push({ type: "input_text", text: message });
+  content.push(...attachments.map((a) => attachmentPlaceholder(a.name)));
+  return { role: "user", content };
+}
+
+/**
+ * Bounds a conversation for the state: no attachment bytes (a client may have sent some back), at most
+ * MAX_HISTORY_ITEMS items, starting at a user message so no tool output is left without its call.
+ */
+export function boundHistory(items: readonly InputItem[]): InputItem[] {
+  let kept = items.map(withoutAttachments);
+  if (kept.length > MAX_HISTORY_ITEMS) {
+    const tail = kept.slice(kept.length - MAX_HISTORY_ITEMS);
+    const firstUser = tail.findIndex((item) => "role" in item && item.role === "user");
+    // A tool loop longer than the limit has no user message left: at least never start at an orphan output.
+    const start = firstUser !== -1 ? firstUser : Math.max(0, tail.findIndex((item) => item.type !== "function_call_output"));
+    kept = tail.slice(start);
+  }
+  return kept;
+}
+
+function withoutAttachments(item: InputItem): InputItem {
+  if (!("role" in item) || item.role !== "user" || !Array.isArray(item.content)) return item;
+  if (!item.content.some((part) => ATTACHMENT_PARTS.has(String(part?.type)))) return item;
+  const content = item.content.map((part) =>
+    ATTACHMENT_PARTS.has(String(part?.type)) ? attachmentPlaceholder(typeof part.filename === "string" ? part.filename : undefined) : part,
+  );
+  return { ...item, content };
+}

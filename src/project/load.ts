@@ -88,10 +88,31 @@ async function importAgents(projectDir: string, entryFile: string): Promise<Agen
 }
 
 function sdkAliases(projectDir: string): Record<string, string> {
-  const aliases: Record<string, string> = { klisk: SDK_ENTRY };
-  // Let `import { z } from "zod"` work without npm install, but never shadow the project's own zod.
-  if (!resolvableFrom(projectDir, "zod")) aliases.zod = path.dirname(require.resolve("zod/package.json"));
-  return aliases;
+  // Let `import { z } from "zod"` work without npm install too, but never shadow the project's own zod.
+  if (resolvableFrom(projectDir, "zod")) return { klisk: SDK_ENTRY };
+  return { klisk: SDK_ENTRY, ...zodAliases() };
+}
+
+let zodAliasCache: Record<string, string> | undefined;
+
+/**
+ * "zod" and its subpaths ("zod/v4", ...) mapped to the exact CommonJS files our own require() uses: jiti then
+ * loads them natively, sharing one zod with the CLI, instead of transpiling and re-running zod on every load.
+ */
+function zodAliases(): Record<string, string> {
+  if (zodAliasCache) return zodAliasCache;
+  const subpaths = Object.keys((require("zod/package.json") as { exports?: object }).exports ?? { ".": "" });
+  const aliases: Record<string, string> = {};
+  for (const subpath of subpaths) {
+    if (subpath.includes("*") || subpath.endsWith(".json")) continue;
+    const id = subpath === "." ? "zod" : `zod/${subpath.slice(2)}`;
+    try {
+      aliases[id] = require.resolve(id);
+    } catch {
+      // an export without a CommonJS build: leave it to normal resolution
+    }
+  }
+  return (zodAliasCache = aliases);
 }
 
 function resolvableFrom(dir: string, id: string): boolean {
@@ -105,10 +126,10 @@ function resolvableFrom(dir: string, id: string): boolean {
 
 function exportedValues(mod: unknown): unknown[] {
   if (typeof mod !== "object" || mod === null) return [];
-  const values = Object.keys(mod).map((key) => (mod as Record<string, unknown>)[key]);
-  // `module.exports = defineAgent(...)` makes the module itself the agent. With a default export jiti hands back
-  // a proxy that also reads like the agent, so then only `default` itself counts (dedupe is by identity).
-  return "default" in mod ? values : [mod, ...values];
+  const exports = mod as Record<string, unknown>;
+  // jiti hands back a proxy that merges `default` into the exports (so `module.exports = defineAgent(...)`
+  // reads like an agent but is not one by identity): take `default` itself plus the named exports.
+  return [exports.default, ...Object.keys(exports).map((key) => exports[key])];
 }
 
 /** Turns anything the entry threw into a ConfigError naming the user's file and line, not our internals. */
@@ -123,12 +144,10 @@ function loadError(err: unknown, projectDir: string, entryFile: string): ConfigE
     const [, reason, file, line, column] = parse;
     return withCause(new ConfigError(`${rel(file)}:${line}:${Number(column) + 1}: Syntax error: ${reason}`), err);
   }
-  // A natively compiled file reports its syntax error position as the first stack line "<file>:<line>".
-  if (e.name === "SyntaxError") {
-    const at = /^(.+):(\d+)\n/.exec(e.stack ?? "");
-    const where = at ? `${rel(toPath(at[1]))}:${at[2]}` : rel(entryFile);
-    return withCause(new ConfigError(`${where}: Syntax error: ${message}`), err);
-  }
+  // A file Node compiled itself reports a syntax error as a first stack line "<file>:<line>" (a runtime
+  // SyntaxError such as JSON.parse's has none and is handled below like any other throw).
+  const compiled = e.name === "SyntaxError" ? /^(.+):(\d+)\n/.exec(e.stack ?? "") : null;
+  if (compiled) return withCause(new ConfigError(`${rel(toPath(compiled[1]))}:${compiled[2]}: Syntax error: ${message}`), err);
 
   const frame = userFrame(e.stack, projectDir);
   const where = frame ? `${rel(frame.file)}:${frame.line}` : rel(entryFile);

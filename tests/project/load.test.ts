@@ -116,3 +116,11 @@ describe("warnings", () => {
     expect(process.env.OPENAI_API_KEY).toBe("from-file");
   });
 });
+
+test("an .mts entry with top-level await", async () => {
+  const dir = tmpProject({
+    "src/main.mts": `import { defineAgent } from "klisk";\nconst model = await Promise.resolve("openai/gpt-5.2");\nexport const a = defineAgent({ name: "Async", model });\n`,
+  });
+  const project = await loadProject(dir, { entry: "src/main.mts" });
+  expect(project.agents.map((a) => [a.name, a.model])).toEqual([["Async", "openai/gpt-5.2"]]);
+});

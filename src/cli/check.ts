@@ -1,0 +1,119 @@
+/** `klisk check [dir]`: load the project the way `klisk serve` does and report what would stop it working. */
+import path from "node:path";
+import type { Command } from "commander";
+import { KliskError } from "../errors";
+import type { KliskConfig } from "../project/config";
+import { loadProject } from "../project/load";
+import type { Project } from "../project/project";
+import type { Agent } from "../project/registry";
+import { providerTarget } from "../runner/models/resolve";
+import { styleFor, type Style } from "./output";
+
+export interface CheckOptions {
+  cwd: string;
+  dir?: string;
+  stdout?: NodeJS.WriteStream;
+}
+
+export function registerCheck(program: Command): Command {
+  return program
+    .command("check")
+    .description("Validate the config, load the agents and report problems")
+    .argument("[dir]", "project directory", ".")
+    .action(async (dir: string) => {
+      process.exitCode = await check({ cwd: process.cwd(), dir });
+    });
+}
+
+interface AgentRow {
+  agent: Agent;
+  provider: string;
+  /** The environment variable holding the provider's key, when it needs one. */
+  keyVar?: string;
+  error?: string;
+}
+
+/** Returns the exit code: 1 when anything would make the project fail to serve or to answer. */
+export async function check(options: CheckOptions): Promise<number> {
+  const out = options.stdout ?? process.stdout;
+  const style = styleFor(out);
+  const dir = path.resolve(options.cwd, options.dir ?? ".");
+
+  let project: Project;
+  try {
+    project = await loadProject(dir);
+  } catch (err) {
+    // A project that does not load has nothing to tabulate: the loader's message says what to fix.
+    const message = err instanceof Error ? err.message : String(err);
+    out.write(`${style.red("✖")} ${message}\n`);
+    if (err instanceof KliskError && err.hint) out.write(`  ${style.dim(err.hint)}\n`);
+    if (!(err instanceof KliskError) && err instanceof Error && err.stack) out.write(`${style.dim(err.stack)}\n`);
+    out.write(`\n${style.red("Check failed")}: the project does not load.\n`);
+    return 1;
+  }
+
+  const rows = project.agents.map((agent) => describeAgent(agent, project.config));
+  const errors = [...rows.filter((r) => r.error).map((r) => r.error!), ...missingKeys(rows)];
+  // The loader warns about a missing OpenAI key too; here it is an error, reported once, by missingKeys.
+  const reportedVars = new Set(rows.filter((r) => r.keyVar && !process.env[r.keyVar]).map((r) => r.keyVar));
+  const warnings = project.warnings.filter((w) => ![...reportedVars].some((v) => w.startsWith(`${v} is not set`)));
+
+  out.write(`${style.bold("Project")}  ${project.name}  ${style.dim(dir)}\n`);
+  out.write(`${style.bold("Entry")}    ${path.relative(dir, project.entryFile)}\n\n`);
+  out.write(table(rows, style));
+
+  if (errors.length || warnings.length) out.write("\n");
+  for (const error of errors) out.write(`${style.red("✖")} ${error}\n`);
+  for (const warning of warnings) out.write(`${style.yellow("⚠")} ${warning}\n`);
+
+  const agents = plural(rows.length, "agent");
+  const tools = plural(new Set(project.agents.flatMap((a) => a.tools.map((t) => t.name))).size, "tool");
+  out.write("\n");
+  if (errors.length) {
+    out.write(`${style.red("Check failed")}: ${plural(errors.length, "error")}${warnings.length ? `, ${plural(warnings.length, "warning")}` : ""}.\n`);
+    return 1;
+  }
+  const tail = warnings.length ? `, ${plural(warnings.length, "warning")}` : "";
+  out.write(`${style.green("✔")} ${project.name}: ${agents}, ${tools}, ready to serve${tail}.\n`);
+  return 0;
+}
+
+/** Which provider serves the agent's model (the same decision the runner makes) and which key it needs. */
+function describeAgent(agent: Agent, config: KliskConfig): AgentRow {
+  try {
+    const target = providerTarget(agent.model, config.providers);
+    return { agent, provider: target.label, keyVar: target.keyRequired ? target.apiKeyVar : undefined };
+  } catch (err) {
+    const hint = err instanceof KliskError && err.hint ? ` ${err.hint}` : "";
+    return { agent, provider: "?", error: `Agent '${agent.name}': ${err instanceof Error ? err.message : String(err)}${hint}` };
+  }
+}
+
+function missingKeys(rows: AgentRow[]): string[] {
+  const users = new Map<string, string[]>();
+  for (const row of rows) {
+    if (!row.keyVar || process.env[row.keyVar]) continue;
+    users.set(row.keyVar, [...(users.get(row.keyVar) ?? []), `'${row.agent.name}'`]);
+  }
+  return [...users].map(
+    ([keyVar, names]) => `${keyVar} is not set (needed by ${names.join(", ")}): add it to .env or the environment`,
+  );
+}
+
+function table(rows: AgentRow[], style: Style): string {
+  const header = ["Agent", "Model", "Provider", "Tools", "Hand-offs"];
+  const cells = rows.map((r, i) => [
+    r.agent.name + (i === 0 ? " (default)" : ""),
+    r.agent.model,
+    r.provider,
+    [...r.agent.tools.map((t) => t.name), ...r.agent.builtinTools].join(", ") || "-",
+    r.agent.handoffs.join(", ") || "-",
+  ]);
+  const widths = header.map((h, col) => Math.max(h.length, ...cells.map((c) => c[col].length)));
+  const format = (cols: string[]) => `  ${cols.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()}\n`;
+  return style.bold(format(header)) + cells.map((c, i) => (rows[i].error ? style.red(format(c)) : format(c))).join("");
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}

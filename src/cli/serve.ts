@@ -1,0 +1,108 @@
+/** `klisk serve [dir]`: load the project, start the HTTP + WebSocket server, print where it listens. */
+import path from "node:path";
+import type { Command } from "commander";
+import { ConfigError } from "../errors";
+import { loadProject } from "../project/load";
+import type { Project } from "../project/project";
+import { startServer, type RunningServer } from "../server/listen";
+import { printWarnings, reportError, styleFor } from "./output";
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = "0.0.0.0";
+
+export interface ServeOptions {
+  cwd: string;
+  dir?: string;
+  /** Raw --port / --host flag values. */
+  port?: string;
+  host?: string;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WriteStream;
+}
+
+export function registerServe(program: Command): Command {
+  return program
+    .command("serve")
+    .description("Serve the project's agents over HTTP (REST + SSE) and WebSocket")
+    .argument("[dir]", "project directory", ".")
+    .option("-p, --port <n>", `port to listen on (default: $PORT, server.port, then ${DEFAULT_PORT})`)
+    .option("--host <h>", `host to bind (default: $HOST, server.host, then ${DEFAULT_HOST})`)
+    .action(async (dir: string, opts: { port?: string; host?: string }) => {
+      let running: RunningServer;
+      try {
+        running = await serve({ cwd: process.cwd(), dir, ...opts });
+      } catch (err) {
+        // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
+        process.exit(reportError(err));
+      }
+      stopOnSignals(running);
+    });
+}
+
+/** Loads the project and starts the server. Throws ConfigError / KliskError (port in use) for the CLI to report. */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  const out = options.stdout ?? process.stdout;
+  // A bad flag is reported before the (slower) project load.
+  const flagPort = options.port !== undefined ? parsePort(options.port, "--port") : undefined;
+  const project = await loadProject(path.resolve(options.cwd, options.dir ?? "."));
+  // After loadProject: the project's .env may set PORT / HOST (the shell still wins over it).
+  const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
+  const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;
+  const running = await startServer(project, { port, host });
+  printBanner(project, running, out);
+  printWarnings(project.warnings, options.stderr ?? process.stderr);
+  return running;
+}
+
+function envPort(): number | undefined {
+  const raw = nonEmpty(process.env.PORT);
+  return raw === undefined ? undefined : parsePort(raw, "PORT");
+}
+
+/** 0 asks the OS for a free port (handy in scripts and tests). */
+export function parsePort(raw: string, source: string): number {
+  const value = raw.trim();
+  const port = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`Invalid port ${JSON.stringify(raw)} from ${source}: use a whole number between 1 and 65535.`);
+  }
+  return port;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value !== undefined && value.trim() !== "" ? value.trim() : undefined;
+}
+
+function printBanner(project: Project, running: RunningServer, out: NodeJS.WriteStream): void {
+  const style = styleFor(out);
+  const ws = running.url.replace(/^http/, "ws");
+  const agents = project.agents.map((a, i) => `${style.bold(a.name)} ${style.dim(`(${a.model})`)}${i === 0 ? style.dim(" default") : ""}`);
+  const auth = running.keys.required
+    ? style.green(`on (${running.keys.count} ${running.keys.count === 1 ? "key" : "keys"})`)
+    : `${style.yellow("off")} ${style.dim("— set KLISK_API_KEY to require a key")}`;
+  const lines = [
+    `${style.green("✓")} ${style.bold(project.name)} is running`,
+    `  URL: ${style.cyan.bold(running.url)}`,
+    `  Agents: ${agents.join(", ")}`,
+    `  Endpoints: POST ${running.url}/api/chat · ${ws}/ws/chat · GET ${running.url}/health`,
+    `  Auth: ${auth}`,
+    style.dim("  Press Ctrl+C to stop"),
+  ];
+  out.write(`${lines.join("\n")}\n`);
+}
+
+/** SIGINT / SIGTERM: finish cleanly (streams end with an error event) and exit 0; a second signal exits at once. */
+function stopOnSignals(running: RunningServer): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    process.stderr.write(`\nReceived ${signal}, shutting down...\n`);
+    running.close().then(
+      () => process.exit(0),
+      (err) => process.exit(reportError(err)),
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}

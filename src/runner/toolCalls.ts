@@ -69,7 +69,12 @@ async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal): Promis
   }
 }
 
+/** Duck-typed: a project's code may run in another realm (jiti under jest), where instanceof Error fails. */
 function describeThrown(err: unknown): string {
-  if (err instanceof Error) return err.message ? `${err.name}: ${err.message}` : err.name;
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (typeof e === "object" && e !== null && typeof e.message === "string") {
+    const name = typeof e.name === "string" && e.name ? e.name : "Error";
+    return e.message ? `${name}: ${e.message}` : name;
+  }
   return `Error: ${String(err)}`;
 }

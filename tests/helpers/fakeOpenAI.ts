@@ -1,42 +1,26 @@
 /**
- * Loopback fake of the OpenAI Responses API (`POST /v1/responses`), so tests can drive the real
- * `openai` SDK without touching the internet. The SSE wire format mirrors the real API event by
- * event (see openai-node `resources/responses/responses.ts`): every frame is
- * `event: <type>\ndata: <json>\n\n`, every JSON carries `type` and a per-response `sequence_number`.
+ * Loopback fake of the OpenAI Responses API (`POST /v1/responses`) and of Chat Completions
+ * (`POST /v1/chat/completions`, see fakeChat.ts), so tests can drive the real `openai` SDK without
+ * touching the internet. Both endpoints play the same FakeTurn scripts. The Responses SSE wire format
+ * mirrors the real API event by event (see openai-node `resources/responses/responses.ts`): every frame
+ * is `event: <type>\ndata: <json>\n\n`, every JSON carries `type` and a per-response `sequence_number`.
  */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import {
+  ClientGone, MALFORMED_FRAME, argDeltas, argString, errorBody, newId, sendJson, startEventStream, tokens, wordDeltas,
+  type FakeTurn, type RecordedRequest,
+} from "./fakeWire";
+import { defaultChatTurn, playChatTurn } from "./fakeChat";
 
-export interface FakeToolCall { name: string; arguments: string | Record<string, unknown>; callId?: string }
-export interface FakeTurn {
-  /** Output text. A string is streamed in word-sized deltas (split keeping spaces, e.g. "Hello there" → "Hello", " there"); an array gives the exact deltas. */
-  text?: string | string[];
-  /** Reasoning summary text, streamed as response.reasoning_summary_text.delta events BEFORE the text (reasoning item first in output). */
-  reasoning?: string | string[];
-  /** Function calls to emit (after reasoning, before/without text), arguments streamed as 2+ argument deltas. */
-  toolCalls?: FakeToolCall[];
-  /** Instead of a stream, answer with this HTTP status and an OpenAI-style JSON error body {error:{message,type,code}}. */
-  httpError?: { status: number; message?: string };
-  /** Delay between stream events, ms (default 0). */
-  delayMs?: number;
-  /** Send headers and the first events, then never finish (for abort tests). */
-  hang?: boolean;
-  /** Emit `response.failed` with this message instead of completing. */
-  fail?: string;
-}
-export interface RecordedRequest {
-  method: string; path: string; headers: Record<string, string | string[] | undefined>;
-  body: any;               // parsed JSON body
-  responseId?: string;     // id the fake gave this response
-  aborted: boolean;        // true once the client disconnected before the fake finished the response
-}
+export type { FakeToolCall, FakeTurn, RecordedRequest } from "./fakeWire";
+
 export interface FakeOpenAI {
   /** Base URL for the SDK, e.g. "http://127.0.0.1:PORT/v1". */
   url: string;
   /** Every request received, in order. */
   requests: RecordedRequest[];
-  /** Queue scripted turns (FIFO); each /v1/responses request takes the next one. */
+  /** Queue scripted turns (FIFO); each /v1/responses or /v1/chat/completions request takes the next one. */
   enqueue(...turns: FakeTurn[]): void;
   /** Optional dynamic script: called when the queue is empty; return undefined for the default. */
   onRequest?: (body: any, req: RecordedRequest) => FakeTurn | undefined;
@@ -46,22 +30,6 @@ export interface FakeOpenAI {
   reset(): void;
   close(): Promise<void>;
 }
-
-// Real ids are a prefix plus a long hex/alnum tail, e.g. resp_68e1eb49ffc0819181061e1ec436732f.
-const newId = (prefix: string) => `${prefix}_${randomBytes(24).toString("hex")}`;
-
-/** "Hello there" → ["Hello", " there"]: leading whitespace travels with the next word, like real token deltas. */
-function wordDeltas(s: string | string[]): string[] {
-  return Array.isArray(s) ? s : s.match(/\s*\S+|\s+$/g) ?? [];
-}
-
-/** Arguments always arrive in at least two deltas so consumers must really accumulate them. */
-function argDeltas(args: string): string[] {
-  const mid = Math.ceil(args.length / 2);
-  return [args.slice(0, mid), args.slice(mid)];
-}
-
-const tokens = (chars: number) => Math.ceil(chars / 4);
 
 function contentText(content: unknown): string {
   if (typeof content === "string") return content;
@@ -84,22 +52,6 @@ function defaultTurn(body: any): FakeTurn {
   return { text: "Echo: " };
 }
 
-/** OpenAI-style error `type`/`code` for a status, so SDK error subclasses and messages look familiar. */
-function errorBody(status: number, message: string) {
-  const [type, code] =
-    status === 401 ? ["invalid_request_error", "invalid_api_key"]
-    : status === 429 ? ["requests", "rate_limit_exceeded"]
-    : status >= 500 ? ["server_error", "server_error"]
-    : ["invalid_request_error", null];
-  return { error: { message, type, param: null, code } };
-}
-
-function sendJson(res: http.ServerResponse, status: number, payload: unknown) {
-  const data = JSON.stringify(payload);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(data), "x-request-id": newId("req") });
-  res.end(data);
-}
-
 /** The full Response object as the real API returns it (echoing request settings where they exist). */
 function responseObject(id: string, body: any, createdAt: number, status: string, output: unknown[], extra: Record<string, unknown> = {}) {
   return {
@@ -115,7 +67,8 @@ function responseObject(id: string, body: any, createdAt: number, status: string
   };
 }
 
-class ClientGone extends Error {}
+/** Id prefixes of hosted-tool output items, as the real API uses them. */
+const HOSTED_ID_PREFIX: Record<string, string> = { web_search_call: "ws", file_search_call: "fs", code_interpreter_call: "ci", image_generation_call: "ig" };
 
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const queue: FakeTurn[] = [];
@@ -147,10 +100,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       if (res.destroyed) throw new ClientGone();
     };
 
-    if (stream) {
-      res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-request-id": newId("req") });
-      res.flushHeaders();
-    }
+    if (stream) startEventStream(res);
     await emit("response.created", { response: responseObject(id, body, createdAt, "in_progress", []) });
     await emit("response.in_progress", { response: responseObject(id, body, createdAt, "in_progress", []) });
     if (turn.hang) return; // never end: the client has to abort (or close() destroys the socket)
@@ -174,9 +124,18 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       await emit("response.output_item.done", { output_index, item });
     }
 
+    for (const hosted of turn.hosted ?? []) {
+      const output_index = output.length;
+      const prefix = HOSTED_ID_PREFIX[String(hosted.type)] ?? "ht";
+      const item = { id: newId(prefix), status: "completed", ...hosted };
+      output.push(item);
+      await emit("response.output_item.added", { output_index, item: { ...item, status: "in_progress" } });
+      await emit("response.output_item.done", { output_index, item });
+    }
+
     for (const call of turn.toolCalls ?? []) {
       const output_index = output.length;
-      const args = typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments);
+      const args = argString(call);
       const item = { id: newId("fc"), type: "function_call", status: "in_progress", arguments: "", call_id: call.callId ?? newId("call"), name: call.name };
       output.push(item);
       await emit("response.output_item.added", { output_index, item });
@@ -216,6 +175,15 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     };
     usage.total_tokens = usage.input_tokens + usage.output_tokens;
 
+    if (turn.cut) return void res.destroy();
+    if (turn.malformed && stream) {
+      res.write(MALFORMED_FRAME);
+      return void res.end();
+    }
+    if (turn.streamError !== undefined) {
+      await emit("error", { code: "server_error", message: turn.streamError, param: null });
+      return void res.end();
+    }
     const final = turn.fail !== undefined
       ? responseObject(id, body, createdAt, "failed", output, { error: { code: "server_error", message: turn.fail }, usage })
       : responseObject(id, body, createdAt, "completed", output, { completed_at: Math.floor(Date.now() / 1000), usage });
@@ -239,7 +207,8 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     requests.push(rec);
     for (const w of [...waiters]) w();
 
-    if (rec.method !== "POST" || path !== "/v1/responses") {
+    const chat = path === "/v1/chat/completions";
+    if (rec.method !== "POST" || (path !== "/v1/responses" && !chat)) {
       return sendJson(res, 404, errorBody(404, `Invalid URL (${rec.method} ${path})`));
     }
     if (!/^Bearer\s+\S+/.test(String(req.headers.authorization ?? ""))) {
@@ -249,12 +218,13 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       return sendJson(res, 400, errorBody(400, "We could not parse the JSON body of your request."));
     }
 
-    const turn = queue.shift() ?? fake.onRequest?.(body, rec) ?? defaultTurn(body);
+    const turn = queue.shift() ?? fake.onRequest?.(body, rec) ?? (chat ? defaultChatTurn(body) : defaultTurn(body));
     if (turn.httpError) {
-      const { status, message } = turn.httpError;
-      return sendJson(res, status, errorBody(status, message ?? `Fake error ${status}`));
+      const { status, message, headers } = turn.httpError;
+      return sendJson(res, status, errorBody(status, message ?? `Fake error ${status}`), headers);
     }
     if (turn.hang && body.stream !== true) return; // non-streamed hang: simply never answer
+    if (chat) return playChatTurn(turn, body, rec, res, sleep);
     await playTurn(turn, body, rec, res, body.stream === true);
   }
 

@@ -12,6 +12,7 @@ import { CONFIG_FILE, loadConfig, type KliskConfig } from "./config";
 import { loadEnv } from "./env";
 import type { Project } from "./project";
 import { isAgent, type Agent } from "./registry";
+import { checkAgentModels } from "../runner/models/check";
 
 export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
 
@@ -35,6 +36,8 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
   const agents = await importAgents(projectDir, entryFile);
   if (agents.length === 0) throw new ConfigError(`${entryName} defines no agents: call defineAgent({...}) in it`);
   checkHandoffs(agents, entryName);
+  // Unknown provider prefixes and hosted tools on Chat models fail here; unsupported settings warn.
+  const modelWarnings = checkAgentModels(agents, config.providers);
 
   return Object.freeze({
     name: config.name,
@@ -42,7 +45,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
     config,
     agents: Object.freeze(agents),
     entryFile,
-    warnings: Object.freeze([...warnings, ...missingKeyWarnings(agents, config)]),
+    warnings: Object.freeze([...warnings, ...modelWarnings, ...missingKeyWarnings(agents, config)]),
   });
 }
 

@@ -121,7 +121,10 @@ function checkTarget(target: string, files: TemplateFile[], force: boolean): voi
   if (!stat.isDirectory()) throw new ConfigError(`${target} exists and is not a directory`);
   const entries = fs.readdirSync(target).filter((entry) => entry !== ".git");
   if (entries.length === 0 || force) return;
-  const clashes = files.map((f) => f.target).filter((file) => fs.existsSync(path.join(target, file)) && file !== ".env");
+  const clashes = files
+    .map((f) => f.target)
+    .filter((file) => fs.existsSync(path.join(target, file)))
+    .sort();
   const detail = clashes.length
     ? `These files would be overwritten:\n${clashes.map((f) => `  ${f}`).join("\n")}`
     : `It contains ${entries.length} entr${entries.length === 1 ? "y" : "ies"}; no template file would be overwritten.`;

@@ -1,4 +1,5 @@
 /** `klisk serve [dir]`: load the project, start the HTTP + WebSocket server, print where it listens. */
+import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../errors";
@@ -44,7 +45,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const out = options.stdout ?? process.stdout;
   // A bad flag is reported before the (slower) project load.
   const flagPort = options.port !== undefined ? parsePort(options.port, "--port") : undefined;
-  const project = await loadProject(path.resolve(options.cwd, options.dir ?? "."));
+  const dir = path.resolve(options.cwd, options.dir ?? ".");
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new ConfigError(`Project directory ${dir} does not exist`, "Pass the folder that holds klisk.config.yaml, or create one with `klisk init`.");
+  }
+  const project = await loadProject(dir);
   // After loadProject: the project's .env may set PORT / HOST (the shell still wins over it).
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;

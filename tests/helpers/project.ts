@@ -173,3 +173,70 @@ export function openWs(url: string, options: { path?: string; headers?: Record<s
 export async function json(res: Response): Promise<any> {
   return res.json();
 }
+
+/** A port that was free a moment ago (for tests that must name a port, e.g. via PORT or the config). */
+export async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as import("node:net").AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export interface CliProcess {
+  child: import("node:child_process").ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `pattern` in stdout (rejects if the process exits first). */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const BIN = path.resolve(__dirname, "../../bin/klisk.js");
+
+/**
+ * Spawns `node bin/klisk.js ...args` (needs `npm run build`). The child gets the fake upstream's env,
+ * no colour, and none of the caller's KLISK_* / PORT / HOST settings unless passed in `env`.
+ */
+export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): CliProcess {
+  const { spawn } = require("node:child_process") as typeof import("node:child_process");
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(KLISK_API_KEY|KLISK_CHAT_KEY|KLISK_WIDGET_KEY|PORT|HOST)$/.test(key)) env[key] = value;
+  }
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? process.cwd(),
+    env: { ...env, NO_COLOR: "1", FORCE_COLOR: "0", KLISK_LOG_LEVEL: "silent", ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitForOutput(pattern, timeoutMs = 15000) {
+      return new Promise((resolve, reject) => {
+        const start = Date.now();
+        const poll = () => {
+          const match = stdout.match(pattern);
+          if (match) return resolve(match);
+          if (hasExited || Date.now() - start > timeoutMs) {
+            return reject(new Error(`No ${pattern} in output.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+          }
+          setTimeout(poll, 20);
+        };
+        poll();
+      });
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/** The commander table: --version, --help, unknown commands. Spawns bin/klisk.js (built by pretest). */
+import fs from "node:fs";
+import path from "node:path";
+import { spawnCli } from "../helpers/project";
+
+const { version } = JSON.parse(fs.readFileSync(path.resolve(__dirname, "../../package.json"), "utf8"));
+
+test("--version prints the package version", async () => {
+  const cli = spawnCli(["--version"]);
+  expect((await cli.exited).code).toBe(0);
+  expect(cli.stdout().trim()).toBe(version);
+});
+
+test("--help lists the commands", async () => {
+  const cli = spawnCli(["--help"]);
+  expect((await cli.exited).code).toBe(0);
+  expect(cli.stdout()).toMatch(/Usage: klisk/);
+  for (const command of ["init", "serve", "run", "check"]) expect(cli.stdout()).toMatch(new RegExp(`\\b${command}\\b`));
+});
+
+test("serve --help shows its flags", async () => {
+  const cli = spawnCli(["serve", "--help"]);
+  expect((await cli.exited).code).toBe(0);
+  expect(cli.stdout()).toMatch(/--port <n>/);
+  expect(cli.stdout()).toMatch(/--host <h>/);
+});
+
+test("an unknown command exits non-zero with a hint", async () => {
+  const cli = spawnCli(["frobnicate"]);
+  expect((await cli.exited).code).not.toBe(0);
+  expect(cli.stderr()).toMatch(/unknown command 'frobnicate'/);
+});

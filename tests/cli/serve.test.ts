@@ -1,0 +1,153 @@
+/** `klisk serve` as a user runs it: a child process on a temp project, talking to the fake upstream. */
+import net from "node:net";
+import { freePort, json, postChat, spawnCli, useFakeOpenAI, writeProjectDir, type CliProcess } from "../helpers/project";
+
+const fake = useFakeOpenAI();
+const ENTRY = 'import { defineAgent } from "klisk";\ndefineAgent({ name: "Assistant", model: "gpt-5.2" });\ndefineAgent({ name: "Helper", model: "gpt-4.1" });\n';
+const running: CliProcess[] = [];
+
+function serveCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const cli = spawnCli(["serve", ...args], { env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", ...env } });
+  running.push(cli);
+  return cli;
+}
+
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) {
+      cli.child.kill("SIGKILL");
+      await cli.exited;
+    }
+  }
+});
+
+const URL_LINE = /URL: (http:\/\/\S+)/;
+
+test("serves a project: prints URL, agents and auth; answers /health and chat; SIGTERM exits 0", async () => {
+  const dir = writeProjectDir({ config: "name: demo\n", entry: ENTRY });
+  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
+  const [, url] = await cli.waitForOutput(URL_LINE);
+  expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  expect(cli.stdout()).toMatch(/demo is running/);
+  expect(cli.stdout()).toMatch(/Assistant \(gpt-5\.2\)/);
+  expect(cli.stdout()).toMatch(/Helper \(gpt-4\.1\)/);
+  expect(cli.stdout()).toMatch(/Auth: off — set KLISK_API_KEY to require a key/);
+
+  expect(await json(await fetch(`${url}/health`))).toEqual({ status: "ok" });
+  const chat = await postChat(url, { message: "hello", stream: false });
+  expect(await json(chat)).toMatchObject({ response: "Echo: hello", done: true });
+
+  cli.child.kill("SIGTERM");
+  expect(await cli.exited).toEqual({ code: 0, signal: null });
+});
+
+test("shows localhost for the default host and exits 0 on SIGINT", async () => {
+  const dir = writeProjectDir({ entry: ENTRY });
+  const cli = serveCli([dir, "--port", "0"]);
+  const [, url] = await cli.waitForOutput(URL_LINE);
+  expect(url).toMatch(/^http:\/\/localhost:\d+$/);
+  cli.child.kill("SIGINT");
+  expect((await cli.exited).code).toBe(0);
+});
+
+test("port precedence: --port over PORT (from .env) over server.port", async () => {
+  const [envPort, configPort] = [await freePort(), await freePort()];
+  const dir = writeProjectDir({ config: `server:\n  port: ${configPort}\n  host: 127.0.0.1\n`, entry: ENTRY, env: `PORT=${envPort}\n` });
+
+  const fromEnv = serveCli([dir]);
+  expect((await fromEnv.waitForOutput(URL_LINE))[1]).toBe(`http://127.0.0.1:${envPort}`);
+  fromEnv.child.kill("SIGTERM");
+  await fromEnv.exited;
+
+  const fromFlag = serveCli([dir, "--port", "0"]);
+  const [, url] = await fromFlag.waitForOutput(URL_LINE);
+  expect(url).not.toBe(`http://127.0.0.1:${envPort}`);
+  expect(url).not.toBe(`http://127.0.0.1:${configPort}`);
+  fromFlag.child.kill("SIGTERM");
+  await fromFlag.exited;
+
+  const noEnv = writeProjectDir({ config: `server:\n  port: ${configPort}\n  host: 127.0.0.1\n`, entry: ENTRY });
+  const fromConfig = serveCli([noEnv]);
+  expect((await fromConfig.waitForOutput(URL_LINE))[1]).toBe(`http://127.0.0.1:${configPort}`);
+});
+
+test("keys from .env turn auth on and the banner counts them", async () => {
+  const dir = writeProjectDir({ entry: ENTRY, env: "KLISK_API_KEY=sk-one,sk-two\n" });
+  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
+  const [, url] = await cli.waitForOutput(URL_LINE);
+  expect(cli.stdout()).toMatch(/Auth: on \(2 keys\)/);
+  expect(cli.stdout() + cli.stderr()).not.toMatch(/sk-one|sk-two/);
+  expect((await postChat(url, { message: "hi", stream: false })).status).toBe(401);
+  expect((await postChat(url, { message: "hi", stream: false }, { Authorization: "Bearer sk-two" })).status).toBe(200);
+});
+
+test("project warnings are printed", async () => {
+  const dir = writeProjectDir({ config: "nmae: typo\n", entry: ENTRY });
+  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
+  await cli.waitForOutput(URL_LINE);
+  await waitFor(() => /unknown key 'nmae'/.test(cli.stderr()));
+});
+
+test("an entry with a syntax error exits 1 naming the file and line", async () => {
+  const dir = writeProjectDir({ entry: 'import { defineAgent } from "klisk";\n\ndefineAgent({ name: "A" \n  model: "x" });\n' });
+  const cli = serveCli([dir, "--port", "0"]);
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/^Error: src\/main\.ts:4(:\d+)?: Syntax error/m);
+  expect(cli.stdout()).not.toMatch(/running/);
+});
+
+test("an entry that defines no agents exits 1 instead of serving nothing", async () => {
+  const dir = writeProjectDir({ entry: "export const nothing = 1;\n" });
+  const cli = serveCli([dir, "--port", "0"]);
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/^Error: .*defines no agents/m);
+});
+
+test("a bad config exits 1 with the key path", async () => {
+  const dir = writeProjectDir({ config: "server:\n  port: lots\n", entry: ENTRY });
+  const cli = serveCli([dir]);
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/^Error: klisk\.config\.yaml: server\.port/m);
+});
+
+test("a missing project directory exits 1", async () => {
+  const cli = serveCli(["/nonexistent/klisk-project", "--port", "0"]);
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/^Error: Project directory \/nonexistent\/klisk-project does not exist/m);
+});
+
+test.each([["abc"], ["70000"], ["-1"], ["80.5"]])("--port %s exits 1 with a clear error", async (port) => {
+  const dir = writeProjectDir({ entry: ENTRY });
+  const cli = serveCli([dir, "--port", port]);
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/Error: Invalid port .* from --port: use a whole number between 1 and 65535/);
+});
+
+test("an invalid PORT variable exits 1 naming it", async () => {
+  const dir = writeProjectDir({ entry: ENTRY });
+  const cli = serveCli([dir], { PORT: "http" });
+  expect((await cli.exited).code).toBe(1);
+  expect(cli.stderr()).toMatch(/Invalid port "http" from PORT/);
+});
+
+test("a port in use exits 1 with the message", async () => {
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+  const port = (blocker.address() as net.AddressInfo).port;
+  try {
+    const dir = writeProjectDir({ entry: ENTRY });
+    const cli = serveCli([dir, "--port", String(port), "--host", "127.0.0.1"]);
+    expect((await cli.exited).code).toBe(1);
+    expect(cli.stderr()).toMatch(`Port ${port} is already in use. Stop the other process or pass --port <n>.`);
+  } finally {
+    blocker.close();
+  }
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -70,25 +70,32 @@ export function resolveModel(model: string, providers: ProvidersConfig = {}): Mo
 function translateError(err: unknown, target: ProviderTarget, signal: AbortSignal): KliskError {
   if (signal.aborted) return signal.reason instanceof KliskError ? signal.reason : new AbortedError();
   if (err instanceof KliskError) return err;
-  const e = err as { name?: string; status?: number; message?: string; error?: { message?: string } };
+  // Already loaded by clientFor; the SDK's error classes all report name "Error", so match by class.
+  const sdk = require("openai") as typeof import("openai");
+  const e = err as { message?: string; error?: { message?: string } };
   const detail = e.error?.message ?? e.message ?? String(err);
   const where = target.baseURL ? ` at ${target.baseURL}` : "";
-  if (e.name === "APIUserAbortError") return new AbortedError();
-  if (e.name === "APIConnectionTimeoutError") return new ModelError(`${target.label} did not answer in time: ${detail}`);
-  if (e.name === "APIConnectionError") return new ModelError(`Could not reach ${target.label}${where}: ${detail}`);
+  if (err instanceof sdk.APIUserAbortError) return new AbortedError();
+  if (err instanceof sdk.APIConnectionTimeoutError) return new ModelError(`${target.label} did not answer in time: ${detail}`);
+  if (err instanceof sdk.APIConnectionError) {
+    const cause = (err.cause as { cause?: { code?: string } } | undefined)?.cause?.code ?? (err.cause as { code?: string } | undefined)?.code;
+    return new ModelError(`Could not reach ${target.label}${where}: ${detail}${cause ? ` (${cause})` : ""}`);
+  }
   // JSON.parse on a stream line: the upstream (or a proxy in between) sent something that is not SSE JSON.
   if (err instanceof SyntaxError) return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
   // undici's "terminated": the socket closed while the body was still streaming.
-  if (e.name === "TypeError" && /terminated|other side closed/i.test(detail)) {
+  if (err instanceof TypeError && /terminated|other side closed/i.test(detail)) {
     return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`);
   }
-  if (typeof e.status === "number") {
-    if (e.status === 401 || e.status === 403) {
+  if (err instanceof sdk.APIError && typeof err.status === "number") {
+    if (err.status === 401 || err.status === 403) {
       const check = target.apiKeyVar ?? `the '${target.provider}' provider in klisk.config.yaml (api_key_env, headers)`;
-      return new ModelError(`Authentication with ${target.label} failed: check ${check}`, e.status);
+      return new ModelError(`Authentication with ${target.label} failed: check ${check}`, err.status);
     }
-    if (e.status === 429) return new ModelError(`${target.label} rate limit or quota exceeded (429): ${detail}`, 429);
-    return new ModelError(`${target.label} API error (${e.status}): ${detail}`, e.status);
+    if (err.status === 429) return new ModelError(`${target.label} rate limit or quota exceeded (429): ${detail}`, 429);
+    return new ModelError(`${target.label} API error (${err.status}): ${detail}`, err.status);
   }
+  // An APIError without a status is an error object sent inside the stream.
+  if (err instanceof sdk.APIError) return new ModelError(`${target.label} stream error: ${detail}`);
   return new ModelError(`${target.label} request failed: ${detail}`);
 }

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-export const KLISK_BIN = process.env.KLISK_TEST_BIN ?? path.join(REPO_ROOT, "bin", "klisk.js"); // DEV-ONLY override
+export const KLISK_BIN = path.join(REPO_ROOT, "bin", "klisk.js");
 
 /** The test runner's environment without anything that changes klisk's behaviour or colours. */
 export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

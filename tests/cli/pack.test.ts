@@ -1,0 +1,140 @@
+/**
+ * The published artefact works, not just the checkout: `npm pack`, install the tarball into a temp dir
+ * (dependencies from the local npm cache), then `klisk init`, `klisk check`, `klisk serve` and a streamed
+ * chat over SSE against the fake upstream, all through the installed `node_modules/.bin/klisk`.
+ */
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
+import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
+import { klisk, listFiles, REPO_ROOT, removeTempDirs, startKlisk, tempDir, type Child } from "./cliHelpers";
+
+const exec = promisify(execFile);
+const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+
+let fake: FakeOpenAI;
+let installDir: string;
+let packedFiles: string[];
+let bin: string[];
+let server: Child | undefined;
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+  const packDir = tempDir("klisk-pack-");
+  // `npm pack` ships what is in dist/: `npm test` builds it first (pretest).
+  const { stdout } = await exec(npm, ["pack", "--json", "--pack-destination", packDir], { cwd: REPO_ROOT });
+  const [info] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  packedFiles = info.files.map((f) => f.path);
+
+  installDir = tempDir("klisk-install-");
+  fs.writeFileSync(path.join(installDir, "package.json"), JSON.stringify({ name: "pack-test", private: true }));
+  // The dependencies come from ~/.npm (filled by `npm ci`); the network is only asked for what is missing.
+  await exec(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", path.join(packDir, info.filename)], {
+    cwd: installDir,
+  });
+  bin = [path.join(installDir, "node_modules", ".bin", "klisk")];
+}, 180000);
+
+afterAll(async () => {
+  if (server && server.child.exitCode === null) {
+    server.child.kill("SIGTERM");
+    await server.exited;
+  }
+  await fake?.close();
+  removeTempDirs();
+});
+
+describe("the packed package", () => {
+  test("ships dist, bin, templates (dotfiles under safe names) and the UI, and no tests", () => {
+    expect(packedFiles).toEqual(expect.arrayContaining(["package.json", "bin/klisk.js", "dist/index.js", "dist/cli/main.js"]));
+    expect(packedFiles).toEqual(
+      expect.arrayContaining(["templates/default/_gitignore", "templates/default/_env.example", "templates/default/src/main.ts"]),
+    );
+    const uiDir = path.join(REPO_ROOT, "src", "ui");
+    const uiFiles = fs.existsSync(uiDir) ? listFiles(uiDir).map((f) => `src/ui/${f}`) : [];
+    expect(packedFiles).toEqual(expect.arrayContaining(uiFiles));
+
+    const unwanted = packedFiles.filter((f) => /(^|\/)(tests?|__tests__)\//.test(f) || /\.(test|spec)\.[cm]?[jt]s(\.map)?$/.test(f));
+    expect(unwanted).toEqual([]);
+    expect(packedFiles.filter((f) => f.startsWith("src/") && !f.startsWith("src/ui/"))).toEqual([]);
+  });
+
+  test("the installed binary runs", async () => {
+    const res = await klisk(["--version"], { command: bin, cwd: installDir });
+    expect(res.code).toBe(0);
+    expect(res.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version);
+  });
+
+  test("klisk init --no-install scaffolds a project", async () => {
+    const res = await klisk(["init", "my-agent", "--no-install"], { command: bin, cwd: installDir });
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const files = listFiles(path.join(installDir, "my-agent"));
+    expect(files).toEqual(expect.arrayContaining([".gitignore", ".dockerignore", ".env", ".env.example", "src/main.ts"]));
+  });
+
+  test("klisk check passes on it", async () => {
+    const res = await klisk(["check", "my-agent"], { command: bin, cwd: installDir, env: { OPENAI_API_KEY: "test" } });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/Assistant \(default\)\s+gpt-5\.2\s+OpenAI\s+greet/);
+  });
+
+  test("klisk serve answers a streamed chat that calls the template's tool", async () => {
+    const port = await freePort();
+    server = startKlisk(["serve", "my-agent", "--port", String(port), "--host", "127.0.0.1"], {
+      command: bin,
+      cwd: installDir,
+      env: { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0" },
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHealth(url, server);
+
+    fake.enqueue({ toolCalls: [{ name: "greet", arguments: { name: "Ada" } }] });
+    const res = await fetch(`${url}/api/chat`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ message: "Hi, I'm Ada" }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const frames = (await res.text()).split("\n\n").filter((f) => f.startsWith("data: ")).map((f) => f.slice(6));
+    expect(frames[frames.length - 1]).toBe("[DONE]");
+    const events = frames.slice(0, -1).map((f) => JSON.parse(f));
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["tool_call", "tool_result", "token", "done"]));
+    expect(events.find((e) => e.type === "tool_result").data.output).toBe("Hello, Ada! Welcome aboard.");
+    expect(events[events.length - 1]).toMatchObject({ type: "done", data: "Tool said: Hello, Ada! Welcome aboard." });
+    // The agent from the template reached the upstream with its model, instructions and tool.
+    const body = fake.requests[0].body;
+    expect(body.model).toBe("gpt-5.2");
+    expect(body.tools.map((t: { name: string }) => t.name)).toEqual(["greet"]);
+
+    server.child.kill("SIGTERM");
+    const exit = await server.exited;
+    expect(exit.signal === null ? exit.code : exit.signal).toBe(0);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls /health until the server answers; fails early with its output if it exits. */
+async function waitForHealth(url: string, child: Child, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.child.exitCode !== null) throw new Error(`klisk serve exited:\n${child.stdout()}\n${child.stderr()}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`klisk serve did not answer /health within ${timeoutMs} ms:\n${child.stdout()}\n${child.stderr()}`);
+}

@@ -115,7 +115,9 @@ async function chatLoop(project: Project, options: RunOptions): Promise<number> 
   let reply: AbortController | undefined;
   let exitCode = 0;
 
-  const info = (text: string) => stdout.write(`${style.dim(text)}\n`);
+  // With --json, stdout carries only events; notices go to stderr.
+  const notices = options.json ? options.stderr ?? process.stderr : stdout;
+  const info = (text: string) => notices.write(`${styleFor(notices).dim(text)}\n`);
   const onInterrupt = () => {
     if (reply && !reply.signal.aborted) {
       reply.abort();
@@ -129,7 +131,7 @@ async function chatLoop(project: Project, options: RunOptions): Promise<number> 
   process.on("SIGINT", onInterrupt); // piped stdin: a real signal
   const prompt = () => terminal && rl.prompt();
 
-  if (!options.json) info(`Chatting with ${startAgent} (${agentNames(project)} available). ${HELP}`);
+  info(`Chatting with ${startAgent} (${agentNames(project)} available). ${HELP}`);
   const lines: string[] = options.message ? [options.message] : [];
   try {
     prompt();

@@ -141,6 +141,14 @@ describe("klisk run -i", () => {
     expect(fake.requests[2].body.instructions).toBe("You handle billing.");
   });
 
+  test("with --json, stdout holds only events and notices go to stderr", async () => {
+    const res = await klisk(["run", "-i", "--json", projectDir()], { env: upstream, input: "one\n/clear\ntwo\n" });
+    expect(res.code).toBe(0);
+    const events = res.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    expect(events.filter((e) => e.type === "done").map((e) => e.data)).toEqual(["Echo: one", "Echo: two"]);
+    expect(res.stderr).toMatch(/Started a new conversation\./);
+  });
+
   test("a message argument is the first turn", async () => {
     const res = await klisk(["run", "-i", "opening", projectDir()], { env: upstream, input: "next\n" });
     expect(res.stdout).toMatch(/Echo: opening\nEcho: next\n/);

@@ -1,0 +1,127 @@
+/**
+ * Browser tests: headless Debian chromium driven by playwright-core, the real klisk server with the chat
+ * UI, and a "host page" server on another origin for the widget. Chromium must be installed
+ * (`apt-get install -y chromium`, done by .ci/run); a missing browser fails the tests, never skips them.
+ */
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import path from "node:path";
+import express from "express";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import type { Project } from "../../src/project/project";
+import { createApp, projectInfo } from "../../src/server/app";
+import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
+import { resolveServerLimits } from "../../src/server/limits";
+import { startServer } from "../../src/server/listen";
+import { RunRegistry } from "../../src/server/runs";
+import { uiInfo, uiRoutes } from "../../src/server/ui";
+import { chatSocketServer } from "../../src/server/ws";
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const OUTPUT_DIR = path.resolve(__dirname, "../../test-output");
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with 'apt-get install -y chromium' (or set CHROMIUM_PATH)`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/** A fresh context per test (its own localStorage); page errors fail loudly instead of hiding. */
+export async function newContext(browser: Browser): Promise<BrowserContext> {
+  return browser.newContext({ viewport: { width: 900, height: 760 } });
+}
+
+export function screenshotPath(name: string): string {
+  fs.mkdirSync(OUTPUT_DIR, { recursive: true });
+  return path.join(OUTPUT_DIR, name);
+}
+
+export interface ChatServer {
+  url: string;
+  /** Cuts every open WebSocket at the TCP level, as a network drop would. */
+  dropSockets(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * The real server with the UI routes. Uses startServer when app.ts already mounts uiRoutes (it then
+ * serves `/api/info` with the `ui` block); until then it composes the same pieces the same way.
+ */
+export async function startChatServer(project: Project, keys: ApiKeys = loadApiKeys({})): Promise<ChatServer> {
+  const running = await startServer(project, { port: 0, host: "127.0.0.1", keys, log: () => {}, shutdownGraceMs: 200 });
+  const info = (await (await fetch(`${running.url}/api/info`)).json()) as { ui?: unknown };
+  if (info.ui !== undefined) return withSocketTracking(running.server, running.url, () => running.close());
+  await running.close();
+  return composeServer(project, keys);
+}
+
+async function composeServer(project: Project, keys: ApiKeys): Promise<ChatServer> {
+  const log = () => {};
+  const limits = resolveServerLimits(project);
+  const runs = new RunRegistry(limits.maxConcurrentRuns);
+  const app = express();
+  app.get("/api/info", (_req, res) => {
+    res.json({ ...projectInfo(project, keys), ...uiInfo(project) });
+  });
+  app.use(uiRoutes(project));
+  app.use(createApp(project, { keys, limits, runs, log }));
+  const server = http.createServer(app);
+  const sockets = chatSocketServer(project, { keys, limits, runs, log });
+  server.on("upgrade", sockets.handleUpgrade);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return withSocketTracking(server, url, async () => {
+    runs.shutdown();
+    await sockets.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+}
+
+function withSocketTracking(server: http.Server, url: string, close: () => Promise<void>): ChatServer {
+  const upgraded = new Set<Socket>();
+  server.on("upgrade", (_req, socket: Socket) => {
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
+  });
+  return {
+    url,
+    dropSockets: () => upgraded.forEach((socket) => socket.destroy()),
+    close,
+  };
+}
+
+/** A page on another origin (`localhost` vs the server's `127.0.0.1`, and another port) embedding widget.js. */
+export async function startHostPage(html: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === "/" || req.url?.startsWith("/?")) {
+      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      res.end(html);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://localhost:${port}/`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -40,9 +40,11 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A fresh context per test (its own localStorage); page errors fail loudly instead of hiding. */
+/** A fresh context per test (its own localStorage). Waits give up after 10 s, well inside jest's 30 s. */
 export async function newContext(browser: Browser): Promise<BrowserContext> {
-  return browser.newContext({ viewport: { width: 900, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
+  context.setDefaultTimeout(10_000);
+  return context;
 }
 
 export function screenshotPath(name: string): string {

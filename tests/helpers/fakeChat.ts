@@ -7,7 +7,7 @@
  */
 import type http from "node:http";
 import {
-  ClientGone, MALFORMED_FRAME, argDeltas, argString, newId, sendJson, startEventStream, tokens, wordDeltas,
+  ClientGone, MALFORMED_FRAME, cutConnection, argDeltas, argString, newId, sendJson, startEventStream, tokens, wordDeltas,
   type FakeTurn, type RecordedRequest,
 } from "./fakeWire";
 
@@ -71,7 +71,7 @@ export async function playChatTurn(turn: FakeTurn, body: any, rec: RecordedReque
     for (const part of argDeltas(call.args)) await chunk({ tool_calls: [{ index, function: { arguments: part } }] });
   }
 
-  if (turn.cut) return void res.destroy();
+  if (turn.cut) return cutConnection(res);
   if (turn.malformed) {
     await write(MALFORMED_FRAME);
     return void res.end();

@@ -8,7 +8,7 @@
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import {
-  ClientGone, MALFORMED_FRAME, argDeltas, argString, errorBody, newId, sendJson, startEventStream, tokens, wordDeltas,
+  ClientGone, MALFORMED_FRAME, cutConnection, argDeltas, argString, errorBody, newId, sendJson, startEventStream, tokens, wordDeltas,
   type FakeTurn, type RecordedRequest,
 } from "./fakeWire";
 import { defaultChatTurn, playChatTurn } from "./fakeChat";
@@ -175,7 +175,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
     };
     usage.total_tokens = usage.input_tokens + usage.output_tokens;
 
-    if (turn.cut) return void res.destroy();
+    if (turn.cut) return cutConnection(res);
     if (turn.malformed && stream) {
       res.write(MALFORMED_FRAME);
       return void res.end();

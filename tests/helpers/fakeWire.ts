@@ -93,3 +93,16 @@ export function startEventStream(res: http.ServerResponse) {
   res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive", "x-request-id": newId("req") });
   res.flushHeaders();
 }
+
+/**
+ * Closes the connection mid-response, like a dropped upstream: what was written is flushed first (so the
+ * client really sees the partial stream), then the socket goes away without the chunked terminator.
+ */
+export function cutConnection(res: http.ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const socket = res.socket;
+    if (!socket) return resolve();
+    socket.end(() => resolve());
+    socket.destroySoon?.();
+  });
+}

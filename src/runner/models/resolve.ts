@@ -72,7 +72,7 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   if (err instanceof KliskError) return err;
   // Already loaded by clientFor; the SDK's error classes all report name "Error", so match by class.
   const sdk = require("openai") as typeof import("openai");
-  const e = err as { message?: string; error?: { message?: string } };
+  const e = err as { name?: string; message?: string; error?: { message?: string } };
   const detail = e.error?.message ?? e.message ?? String(err);
   const where = target.baseURL ? ` at ${target.baseURL}` : "";
   if (err instanceof sdk.APIUserAbortError) return new AbortedError();
@@ -82,9 +82,10 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
     return new ModelError(`Could not reach ${target.label}${where}: ${detail}${cause ? ` (${cause})` : ""}`);
   }
   // JSON.parse on a stream line: the upstream (or a proxy in between) sent something that is not SSE JSON.
-  if (err instanceof SyntaxError) return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
-  // undici's "terminated": the socket closed while the body was still streaming.
-  if (err instanceof TypeError && /terminated|other side closed/i.test(detail)) {
+  if (e.name === "SyntaxError") return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
+  // undici's "terminated": the socket closed while the body was still streaming. Matched by name: undici's
+  // TypeError may come from another realm than ours.
+  if (e.name === "TypeError" && /terminated|other side closed/i.test(detail)) {
     return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`);
   }
   if (err instanceof sdk.APIError && typeof err.status === "number") {

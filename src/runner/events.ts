@@ -3,7 +3,10 @@
 export interface ChatState {
   /** Responses API: the id of the last response, so the provider keeps the history. */
   previous_response_id?: string;
-  /** Chat Completions providers (no server-side history) and clients that keep the history themselves. */
+  /**
+   * The conversation so far (bounded, attachments as placeholders), always returned: Chat Completions
+   * models have no server-side history, and an agent may move between APIs (hand-off, new model).
+   */
   conversation_history?: unknown[];
   /** The agent that answers the next turn (changes after a hand-off). */
   current_agent_name?: string;

@@ -126,7 +126,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
           conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments)),
           current_agent_name: agent.name,
         };
-        yield { type: "done", data: completed.text, ...(chained ? { response_id: completed.responseId } : {}), state };
+        yield { type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state };
         return;
       }
       const outputs = new Map<string, string>();

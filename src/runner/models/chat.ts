@@ -4,7 +4,7 @@
  */
 import type OpenAI from "openai";
 import { randomUUID } from "node:crypto";
-import { ConfigError, ModelError } from "../../errors";
+import { AbortedError, ConfigError, ModelError } from "../../errors";
 import type { Model, ModelEvent, ModelRequest, Usage } from "./model";
 import { toChatMessages } from "./chatMessages";
 
@@ -27,7 +27,7 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
       const stream = (await client.chat.completions.create(buildBody(name, request) as any, {
         signal: request.signal,
       })) as unknown as AsyncIterable<any>;
-      yield* readChatStream(stream, provider);
+      yield* readChatStream(stream, provider, request.signal);
     },
   };
 }
@@ -37,13 +37,15 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
  * rest); some servers send a whole call in one chunk, some omit `index`. Calls are emitted once the
  * stream has finished, in index order, because only then are their arguments complete.
  */
-async function* readChatStream(stream: AsyncIterable<any>, provider: string): AsyncGenerator<ModelEvent> {
+export async function* readChatStream(stream: AsyncIterable<any>, provider: string, signal: AbortSignal): AsyncGenerator<ModelEvent> {
   const calls = new Map<number, PartialCall>();
   let text = "";
   let id: string | undefined;
   let finishReason: string | undefined;
   let usage: Usage | undefined;
+  let chunks = 0;
   for await (const chunk of stream) {
+    chunks++;
     id ??= chunk.id;
     if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
     // Only the first choice: we never ask for n > 1.
@@ -60,8 +62,11 @@ async function* readChatStream(stream: AsyncIterable<any>, provider: string): As
     for (const fragment of delta.tool_calls ?? []) addFragment(calls, fragment);
     if (choice.finish_reason) finishReason = choice.finish_reason;
   }
-  // The SDK ends quietly on a connection closed without [DONE]; no finish_reason means a cut stream.
-  if (!finishReason) throw new ModelError(`The ${provider} stream ended before the response completed`);
+  // The SDK ends an aborted stream quietly; it must not pass for a complete answer.
+  if (signal.aborted) throw new AbortedError();
+  // A dropped connection already threw ("terminated"). A response that ended properly but without a
+  // finish_reason is accepted (some small servers omit it), unless it carried nothing at all.
+  if (!finishReason && chunks === 0) throw new ModelError(`The ${provider} stream ended before the response completed`);
   for (const [, call] of [...calls].sort(([a], [b]) => a - b)) {
     if (!call.name) throw new ModelError(`${provider} sent a tool call without a function name`);
     yield { type: "function_call", callId: call.id, name: call.name, arguments: call.arguments };

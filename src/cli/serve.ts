@@ -53,9 +53,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // After loadProject: the project's .env may set PORT / HOST (the shell still wins over it).
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;
+  printWarnings(project.warnings, options.stderr ?? process.stderr);
   const running = await startServer(project, { port, host });
   printBanner(project, running, out);
-  printWarnings(project.warnings, options.stderr ?? process.stderr);
   return running;
 }
 

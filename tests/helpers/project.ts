@@ -224,7 +224,7 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: Record<s
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    waitForOutput(pattern, timeoutMs = 15000) {
+    waitForOutput(pattern, timeoutMs = 25000) {
       return new Promise((resolve, reject) => {
         const start = Date.now();
         const poll = () => {

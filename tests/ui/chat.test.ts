@@ -102,13 +102,15 @@ test("Shift+Enter adds a new line; the next message continues the conversation",
 });
 
 test("tool calls are collapsible blocks; each result lands under its own call (by call_id, not by order)", async () => {
+  // Results arrive in the order the calls finish: second, third, first. Pairing by position (first or
+  // last running call) would put at least one result under the wrong call.
+  const delays: Record<number, number> = { 1: 400, 2: 0, 3: 200 };
   const add = tool({
     name: "add",
     description: "Add two numbers.",
     parameters: z.object({ a: z.number(), b: z.number() }),
-    // The first call finishes last, so its result arrives second.
     execute: async ({ a, b }) => {
-      if (a === 2) await sleep(300);
+      await sleep(delays[a]);
       return String(a + b);
     },
   });
@@ -116,30 +118,30 @@ test("tool calls are collapsible blocks; each result lands under its own call (b
   fake().enqueue(
     {
       toolCalls: [
-        { name: "add", arguments: { a: 2, b: 3 }, callId: "call_slow" },
-        { name: "add", arguments: { a: 10, b: 20 }, callId: "call_fast" },
+        { name: "add", arguments: { a: 1, b: 10 }, callId: "call_1" },
+        { name: "add", arguments: { a: 2, b: 20 }, callId: "call_2" },
+        { name: "add", arguments: { a: 3, b: 30 }, callId: "call_3" },
       ],
     },
-    { text: "The sums are **5** and **30**." },
+    { text: "The sums are **11**, **22** and **33**." },
   );
-  await send(page, "Add 2+3 and 10+20");
+  await send(page, "Add 1+10, 2+20 and 3+30");
   await turnDone(page);
 
-  const slow = page.locator('.block.tool[data-call-id="call_slow"]');
-  const fast = page.locator('.block.tool[data-call-id="call_fast"]');
-  expect(await slow.locator("summary").innerText()).toMatch(/add\s+done/);
-  expect(await slow.getAttribute("open")).toBeNull(); // collapsed until clicked
-  await slow.locator("summary").click();
-  await fast.locator("summary").click();
-  expect(JSON.parse(await slow.locator("pre.args").innerText())).toEqual({ a: 2, b: 3 });
-  expect(await slow.locator("pre.output").innerText()).toBe("5");
-  expect(JSON.parse(await fast.locator("pre.args").innerText())).toEqual({ a: 10, b: 20 });
-  expect(await fast.locator("pre.output").innerText()).toBe("30");
+  const first = page.locator('.block.tool[data-call-id="call_1"]');
+  expect(await first.locator("summary").innerText()).toMatch(/add\s+done/);
+  expect(await first.getAttribute("open")).toBeNull(); // collapsed until clicked
+  for (const [n, sum] of [[1, 11], [2, 22], [3, 33]]) {
+    const block = page.locator(`.block.tool[data-call-id="call_${n}"]`);
+    await block.locator("summary").click();
+    expect(JSON.parse(await block.locator("pre.args").innerText())).toEqual({ a: n, b: n * 10 });
+    expect(await block.locator("pre.output").innerText()).toBe(String(sum));
+  }
 
   // The answer after the tools is its own bubble, below them.
   const order = await page.$$eval(".turn > *", (nodes) => nodes.map((n) => n.className));
-  expect(order).toEqual(["msg user", "block tool", "block tool", "msg assistant"]);
-  expect(await page.locator(".msg.assistant").innerText()).toBe("The sums are 5 and 30.");
+  expect(order).toEqual(["msg user", "block tool", "block tool", "block tool", "msg assistant"]);
+  expect(await page.locator(".msg.assistant").innerText()).toBe("The sums are 11, 22 and 33.");
 
   await page.screenshot({ path: screenshotPath("chat-page.png") });
   await page.locator("#theme-btn").click();
@@ -249,7 +251,6 @@ test("the stop button cancels the running reply", async () => {
   expect(await page.locator(".turn .note").innerText()).toBe("Stopped.");
   expect(await page.locator(".msg.error").count()).toBe(0);
   expect(await page.locator("#stop-btn").isVisible()).toBe(false);
-  await page.waitForFunction(() => true);
   for (let i = 0; i < 50 && !fake().requests[0].aborted; i++) await sleep(20);
   expect(fake().requests[0].aborted).toBe(true);
 

@@ -109,6 +109,32 @@ test("without data-* the config's widget options apply, including auto_open", as
   expect(await chatInFrame(page, "hi")).toBe("Hello there");
 });
 
+test("the embedded page takes a key only from its parent window", async () => {
+  // The chat page is framed by the host; a sibling frame (not its parent) tries to hand it a key.
+  const page = await openHostPage(
+    "",
+    (url) => `
+      <iframe id="chat" src="${url}/?embed=1" width="400" height="500"></iframe>
+      <iframe id="intruder" srcdoc="<script>
+        setInterval(function () {
+          parent.frames[0].postMessage({ type: 'klisk:init', key: 'wk-123', options: {} }, '*');
+        }, 100);
+      </script>"></iframe>`,
+    loadApiKeys({ KLISK_WIDGET_KEY: "wk-123" }),
+  );
+  const chat = page.frameLocator("#chat");
+  await chat.locator("#key-overlay").waitFor(); // no key accepted: it asks
+  expect(await chat.locator("#status").getAttribute("data-state")).toBeNull(); // and never connected
+
+  // The real parent is heard.
+  await page.evaluate(() => {
+    const frame = document.getElementById("chat") as HTMLIFrameElement;
+    frame.contentWindow!.postMessage({ type: "klisk:init", key: "wk-123", options: {} }, "*");
+  });
+  await chat.locator('#status[data-state="open"]').waitFor({ state: "attached" });
+  expect(await chat.locator("#key-overlay").isVisible()).toBe(false);
+});
+
 test("the embedded page waits for the widget's key and asks for one when the widget has none", async () => {
   const page = await openHostPage("", (url) => `<script src="${url}/widget.js"></script>`, loadApiKeys({ KLISK_WIDGET_KEY: "wk-123" }));
   await page.locator(".klisk-widget-button").click();

@@ -17,7 +17,15 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
         signal: request.signal,
       })) as unknown as AsyncIterable<any>;
       // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
-      const emittedCalls = new Set<string>();
+      const emitted = new Set<string>();
+      const fromItem = (item: any): ModelEvent | undefined => {
+        const isCall = item?.type === "function_call";
+        if (!isCall && !isHostedToolItem(item)) return undefined;
+        const key = String(isCall ? item.call_id : item.id);
+        if (emitted.has(key)) return undefined;
+        emitted.add(key);
+        return isCall ? functionCall(item) : hostedToolEvent(item);
+      };
       let text = "";
       for await (const event of stream) {
         switch (event.type) {
@@ -29,27 +37,18 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
           case "response.reasoning_text.delta":
             yield { type: "reasoning_delta", delta: event.delta };
             break;
-          case "response.output_item.done":
-            if (event.item?.type === "function_call" && !emittedCalls.has(event.item.call_id)) {
-              emittedCalls.add(event.item.call_id);
-              yield functionCall(event.item);
-            } else if (isHostedToolItem(event.item) && !emittedCalls.has(event.item.id)) {
-              emittedCalls.add(event.item.id);
-              yield hostedToolEvent(event.item);
-            }
+          case "response.output_item.done": {
+            const itemEvent = fromItem(event.item);
+            if (itemEvent) yield itemEvent;
             break;
+          }
           case "response.completed":
           case "response.incomplete": {
             // The final response carries the full output: pick up calls a stream may not have announced.
             const output: any[] = event.response?.output ?? [];
             for (const item of output) {
-              if (item.type === "function_call" && !emittedCalls.has(item.call_id)) {
-                emittedCalls.add(item.call_id);
-                yield functionCall(item);
-              } else if (isHostedToolItem(item) && !emittedCalls.has(item.id)) {
-                emittedCalls.add(item.id);
-                yield hostedToolEvent(item);
-              }
+              const itemEvent = fromItem(item);
+              if (itemEvent) yield itemEvent;
             }
             const usage = event.response?.usage;
             yield {

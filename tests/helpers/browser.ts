@@ -18,15 +18,20 @@ import { RunRegistry } from "../../src/server/runs";
 import { uiInfo, uiRoutes } from "../../src/server/ui";
 import { chatSocketServer } from "../../src/server/ws";
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const OUTPUT_DIR = path.resolve(__dirname, "../../test-output");
 
+/** $CHROMIUM_PATH, else Debian's /usr/bin/chromium, else `chromium` on the PATH (what .ci/run checks). */
+function findChromium(): string {
+  if (process.env.CHROMIUM_PATH) return process.env.CHROMIUM_PATH;
+  const dirs = ["/usr/bin", ...(process.env.PATH ?? "").split(path.delimiter).filter(Boolean)];
+  const found = dirs.map((dir) => path.join(dir, "chromium")).find((file) => fs.existsSync(file));
+  if (!found) throw new Error("Chromium not found: install it with 'apt-get install -y chromium' (or set CHROMIUM_PATH)");
+  return found;
+}
+
 export async function launchBrowser(): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with 'apt-get install -y chromium' (or set CHROMIUM_PATH)`);
-  }
   return chromium.launch({
-    executablePath: CHROMIUM_PATH,
+    executablePath: findChromium(),
     args: [
       "--headless",
       "--no-sandbox",

@@ -10,6 +10,7 @@ import { errorHandler, notFound } from "./errorHandler";
 import { jsonBody } from "./jsonBody";
 import { corsOrigins, resolveServerLimits, type ServerLimits } from "./limits";
 import { RunRegistry } from "./runs";
+import { uiInfo, uiRoutes } from "./ui";
 
 export type Logger = (message: string) => void;
 
@@ -41,11 +42,13 @@ export function createApp(project: Project, options: AppOptions = {}): Express {
     res.json({ status: "ok" });
   });
   app.get("/api/info", (_req, res) => {
-    res.json(projectInfo(project, keys));
+    res.json({ ...projectInfo(project, keys), ...uiInfo(project) });
   });
   // Auth before body parsing: an unauthenticated client must not make us read a 30 MB body.
   app.post("/api/chat", auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log }));
 
+  // The chat page at /, its files under /ui/, and /widget.js (each can be disabled in deploy.*).
+  app.use(uiRoutes(project));
   app.use(notFound());
   app.use(errorHandler(log));
   return app;

@@ -27,7 +27,7 @@ test("GET /health answers ok", async () => {
 test("GET /api/info describes the project and its agents", async () => {
   const res = await request(server.url).get("/api/info");
   expect(res.status).toBe(200);
-  expect(res.body).toEqual({
+  expect(res.body).toMatchObject({
     name: "my-agent",
     agent: "Assistant",
     auth_required: false,
@@ -36,6 +36,8 @@ test("GET /api/info describes the project and its agents", async () => {
       { name: "Billing", model: "gpt-4.1", tools: [], handoffs: [] },
     ],
   });
+  // The chat page's settings ride along (see ui.ts).
+  expect(res.body.ui.title).toBe("my-agent");
 });
 
 test("unknown routes get a JSON 404", async () => {

@@ -40,6 +40,11 @@ function classify(err: unknown): { status: number; message: string } {
     case "stream.encoding.set":
       return { status: 400, message: e.message };
   }
+  // Other http-errors (from Express or its parsers) that are safe to show the client.
+  const status = (e as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 500 && (e as { expose?: boolean }).expose) {
+    return { status, message: e.message };
+  }
   return { status: 500, message: "Internal server error" };
 }
 

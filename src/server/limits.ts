@@ -11,8 +11,8 @@ export interface ServerLimits {
 }
 
 const MB = 1024 * 1024;
-/** Room for one 20 MB attachment after base64 (x4/3) plus the rest of the body. */
-const DEFAULT_MAX_BODY_MB = 32;
+/** Same default as config.ts: room for a couple of 20 MB attachments after base64 (x4/3). */
+const DEFAULT_MAX_BODY_MB = 64;
 
 interface RawLimits {
   max_body_mb?: number;
@@ -28,7 +28,8 @@ export function resolveServerLimits(project: Pick<Project, "config">): ServerLim
     maxBodyBytes: positive(raw.max_body_mb, DEFAULT_MAX_BODY_MB) * MB,
     attachments: {
       maxBytes: positive(raw.max_attachment_mb, DEFAULT_ATTACHMENT_LIMITS.maxBytes / MB) * MB,
-      maxCount: positive(raw.max_attachments, DEFAULT_ATTACHMENT_LIMITS.maxCount),
+      // 0 is meaningful here: no attachments accepted.
+      maxCount: typeof raw.max_attachments === "number" && raw.max_attachments >= 0 ? raw.max_attachments : DEFAULT_ATTACHMENT_LIMITS.maxCount,
     },
     maxConcurrentRuns: positive(raw.max_concurrent_runs, 0),
   };

@@ -14,12 +14,15 @@ import { ChatSession } from "./wsSession";
 export const WS_PATH = "/ws/chat";
 export const CLOSE_AUTH_FAILED = 4001;
 const CLOSE_GOING_AWAY = 1001;
+const PING_INTERVAL_MS = 30_000;
 
 export interface ChatSocketOptions {
   keys: ApiKeys;
   limits: ServerLimits;
   runs: RunRegistry;
   log: (message: string) => void;
+  /** A client that has not answered the previous ping by the next one is dropped. */
+  pingIntervalMs?: number;
 }
 
 export interface ChatSocketServer {
@@ -33,7 +36,23 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
   const { keys, limits, runs, log } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
 
+  // Pings find peers that vanished without a close (sleeping laptops, dropped NATs) so their turns are aborted.
+  const alive = new WeakSet<WebSocket>();
+  const heartbeat = setInterval(() => {
+    for (const client of wss.clients) {
+      if (!alive.has(client)) {
+        client.terminate();
+        continue;
+      }
+      alive.delete(client);
+      client.ping();
+    }
+  }, options.pingIntervalMs ?? PING_INTERVAL_MS);
+  heartbeat.unref();
+
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+    alive.add(ws);
+    ws.on("pong", () => alive.add(ws));
     if (keys.required && !keys.matches(keyFromRequest(req))) {
       // Accept first: a browser cannot read an HTTP 401 on an upgrade, but it can read this frame and code.
       ws.send(JSON.stringify({ type: "auth_error", data: INVALID_KEY_MESSAGE }), () => ws.close(CLOSE_AUTH_FAILED, INVALID_KEY_MESSAGE));
@@ -50,6 +69,7 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
     },
     close() {
+      clearInterval(heartbeat);
       for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, "Server shutting down");
       return new Promise((resolve) => {
         // Clients that never answer the close handshake are cut so shutdown cannot hang on them.

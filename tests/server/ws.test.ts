@@ -1,5 +1,12 @@
 /** /ws/chat: auth (4001), per-connection state, clear/restore/cancel, ordering, and bad frames. */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import WebSocket from "ws";
 import { tool, z } from "../../src/index";
+import { loadApiKeys } from "../../src/server/auth";
+import { resolveServerLimits } from "../../src/server/limits";
+import { RunRegistry } from "../../src/server/runs";
+import { chatSocketServer } from "../../src/server/ws";
 import type { Project } from "../../src/project/project";
 import type { RunningServer } from "../../src/server/listen";
 import { makeProject, openWs, serve, useFakeOpenAI } from "../helpers/project";
@@ -202,6 +209,31 @@ describe("auth", () => {
 test("upgrades on other paths are refused with 404", async () => {
   await expect(openWs(server.url, { path: "/ws/other" })).rejects.toThrow(/404/);
   expect((await fetch(`${server.url}/health`)).status).toBe(200);
+});
+
+test("a client that stops answering pings is dropped; one that answers stays", async () => {
+  const sockets = chatSocketServer(project, {
+    keys: loadApiKeys({}),
+    limits: resolveServerLimits(project),
+    runs: new RunRegistry(),
+    log: () => {},
+    pingIntervalMs: 40,
+  });
+  const httpServer = http.createServer();
+  httpServer.on("upgrade", sockets.handleUpgrade);
+  await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+  const url = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/ws/chat`;
+  try {
+    const silent = new WebSocket(url, { autoPong: false });
+    const healthy = new WebSocket(url);
+    const silentClosed = new Promise<number>((resolve) => silent.on("close", resolve));
+    expect(await silentClosed).toBe(1006); // terminated, no close frame
+    expect(healthy.readyState).toBe(WebSocket.OPEN);
+    healthy.close();
+  } finally {
+    await sockets.close();
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+  }
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -27,15 +27,34 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
         return isCall ? functionCall(item) : hostedToolEvent(item);
       };
       let text = "";
+      let responseId: string | undefined;
+      // Parts that streamed deltas; a server that only sends the `.done` event still gets its text through.
+      const streamedParts = new Set<string>();
+      const partKey = (e: any) => `${e.item_id}:${e.content_index ?? e.summary_index ?? 0}`;
       for await (const event of stream) {
         switch (event.type) {
+          case "response.created":
+            responseId = event.response?.id;
+            break;
           case "response.output_text.delta":
+            streamedParts.add(partKey(event));
             text += event.delta;
             yield { type: "text_delta", delta: event.delta };
             break;
+          case "response.output_text.done":
+            if (!streamedParts.has(partKey(event)) && event.text) {
+              text += event.text;
+              yield { type: "text_delta", delta: event.text };
+            }
+            break;
           case "response.reasoning_summary_text.delta":
           case "response.reasoning_text.delta":
+            streamedParts.add(partKey(event));
             yield { type: "reasoning_delta", delta: event.delta };
+            break;
+          case "response.reasoning_summary_text.done":
+          case "response.reasoning_text.done":
+            if (!streamedParts.has(partKey(event)) && event.text) yield { type: "reasoning_delta", delta: event.text };
             break;
           case "response.output_item.done": {
             const itemEvent = fromItem(event.item);
@@ -53,7 +72,7 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
             const usage = event.response?.usage;
             yield {
               type: "completed",
-              responseId: event.response?.id,
+              responseId: event.response?.id ?? responseId,
               text: text || outputText(output),
               // Responses has no finish_reason; an incomplete response says why (e.g. max_output_tokens).
               finishReason: event.type === "response.incomplete" ? event.response?.incomplete_details?.reason ?? "incomplete" : "stop",

@@ -8,6 +8,8 @@ import type { InputItem } from "./models/model";
 
 /** Items kept; older ones are dropped a whole exchange at a time. Keeps the state a client carries small. */
 export const MAX_HISTORY_ITEMS = 200;
+/** Serialized size kept, well under the default state limit (1 MB) so our own state is always accepted back. */
+export const MAX_HISTORY_BYTES = 256 * 1024;
 
 const ATTACHMENT_PARTS = new Set(["input_image", "input_file", "image_url", "file"]);
 
@@ -30,18 +32,24 @@ export function storedUserItem(message: string, attachments: readonly Attachment
 
 /**
  * Bounds a conversation for the state: no attachment bytes (a client may have sent some back), at most
- * MAX_HISTORY_ITEMS items, starting at a user message so no tool output is left without its call.
+ * MAX_HISTORY_ITEMS items and MAX_HISTORY_BYTES, starting at a user message so no tool output is left
+ * without its call.
  */
 export function boundHistory(items: readonly InputItem[]): InputItem[] {
   let kept = items.map(withoutAttachments);
-  if (kept.length > MAX_HISTORY_ITEMS) {
-    const tail = kept.slice(kept.length - MAX_HISTORY_ITEMS);
-    const firstUser = tail.findIndex((item) => "role" in item && item.role === "user");
-    // A tool loop longer than the limit has no user message left: at least never start at an orphan output.
-    const start = firstUser !== -1 ? firstUser : Math.max(0, tail.findIndex((item) => item.type !== "function_call_output"));
-    kept = tail.slice(start);
-  }
-  return kept;
+  if (kept.length > MAX_HISTORY_ITEMS) kept = startAtUser(kept.slice(kept.length - MAX_HISTORY_ITEMS));
+  const sizes = kept.map((item) => JSON.stringify(item).length);
+  let total = sizes.reduce((a, b) => a + b, 0);
+  let drop = 0;
+  while (total > MAX_HISTORY_BYTES && drop < kept.length - 1) total -= sizes[drop++];
+  return drop > 0 ? startAtUser(kept.slice(drop)) : kept;
+}
+
+function startAtUser(tail: InputItem[]): InputItem[] {
+  const firstUser = tail.findIndex((item) => "role" in item && item.role === "user");
+  // A tool loop longer than the limit has no user message left: at least never start at an orphan output.
+  const start = firstUser !== -1 ? firstUser : Math.max(0, tail.findIndex((item) => item.type !== "function_call_output"));
+  return tail.slice(start);
 }
 
 function withoutAttachments(item: InputItem): InputItem {

@@ -7,7 +7,7 @@ import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/
 import type { Project } from "../../src/project/project";
 import { runChat, type RunChatOptions } from "../../src/runner/run";
 import type { ChatEvent } from "../../src/runner/events";
-import { MAX_HISTORY_ITEMS } from "../../src/runner/history";
+import { MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS } from "../../src/runner/history";
 import { parseState } from "../../src/runner/state";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
 
@@ -160,4 +160,16 @@ test("store:false in extraBody makes a Responses agent send the transcript inste
   await run({ project: project(team), message: "two", state: parseState(t1.done.state) });
   expect(fake.requests[1].body.previous_response_id).toBeUndefined();
   expect(fake.requests[1].body.input).toEqual([user("one"), { role: "assistant", content: "Echo: one" }, user("two")]);
+});
+
+test("the history also stays under its byte budget, dropping the oldest exchanges first", async () => {
+  const big = "x".repeat(20_000);
+  const history: unknown[] = [];
+  for (let i = 0; i < 30; i++) history.push({ role: "user", content: `q${i} ${big}` }, { role: "assistant", content: `a${i}` });
+  const { done } = await run({ project: project(agents({ name: "A", model: "mistral/m" })), message: "last", state: parseState({ conversation_history: history }) });
+  const kept = done.state.conversation_history!;
+  expect(JSON.stringify(kept).length).toBeLessThanOrEqual(MAX_HISTORY_BYTES);
+  expect(kept[0]).toMatchObject({ role: "user", content: expect.stringMatching(/^q\d+ x/) });
+  expect(kept.length).toBeLessThan(history.length);
+  expect(kept.at(-1)).toEqual({ role: "assistant", content: "Echo: last" });
 });

@@ -1,26 +1,60 @@
 /**
- * A minimal structured logger (one JSON-ish line per call on stderr). Level from KLISK_LOG_LEVEL
- * (debug|info|warn|error|silent; default info). Kept behind this interface so pino can replace it.
+ * The process logger: pino, one JSON line per entry on stderr (stdout stays free for program output such
+ * as `klisk run --json`), or a short human line when stderr is a terminal. The level comes from
+ * configureLogger (the `--log-level` flag), else KLISK_LOG_LEVEL, else info. Whatever the call site
+ * passes, API keys and Authorization headers are redacted.
  */
-type Level = "debug" | "info" | "warn" | "error";
-const ORDER: Record<Level | "silent", number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+import pino, { type DestinationStream, type Logger } from "pino";
+import { prettyDestination } from "./logPretty";
 
-function threshold(): number {
-  const level = (process.env.KLISK_LOG_LEVEL ?? "info").toLowerCase() as Level | "silent";
-  return ORDER[level] ?? ORDER.info;
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+type Fields = Record<string, unknown>;
+
+/** Paths censored in every entry: a key must never reach a log file, whoever logs it. */
+const REDACT = [
+  "key", "apiKey", "api_key", "authorization",
+  "*.key", "*.apiKey", "*.api_key", "*.authorization", '*["x-api-key"]',
+  "headers.authorization", 'headers["x-api-key"]', "req.headers.authorization", 'req.headers["x-api-key"]',
+];
+
+export interface LoggerOptions {
+  /** One of LOG_LEVELS; defaults to KLISK_LOG_LEVEL, then info. */
+  level?: string;
+  /** Where lines go (tests capture them here); defaults to stderr. */
+  destination?: DestinationStream;
+  /** Human-readable lines instead of JSON; defaults to whether stderr is a TTY. */
+  pretty?: boolean;
 }
 
-function write(level: Level, fields: Record<string, unknown>, message: string): void {
-  if (ORDER[level] < threshold()) return;
-  const extra = Object.entries(fields)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-    .join(" ");
-  process.stderr.write(`[klisk] ${level}: ${message}${extra ? ` ${extra}` : ""}\n`);
+let current: Logger | undefined;
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(value);
 }
 
+/** (Re)creates the logger. Called by `klisk serve` for --log-level, by tests to capture lines. */
+export function configureLogger(options: LoggerOptions = {}): Logger {
+  const envLevel = process.env.KLISK_LOG_LEVEL?.trim().toLowerCase();
+  const wanted = options.level ?? envLevel ?? "info";
+  const level = isLogLevel(wanted) ? wanted : "info";
+  const pretty = options.pretty ?? (options.destination === undefined && process.stderr.isTTY === true);
+  const destination = options.destination ?? (pretty ? prettyDestination(process.stderr) : pino.destination({ dest: 2, sync: true }));
+  current = pino({ level, base: { pid: process.pid }, redact: { paths: REDACT, censor: "[redacted]" } }, destination);
+  if (!isLogLevel(wanted)) current.warn({ level: wanted }, `Unknown log level; using info (one of ${LOG_LEVELS.join(", ")})`);
+  return current;
+}
+
+function logger(): Logger {
+  return current ?? configureLogger();
+}
+
+/** The interface every module logs through: `log.info({ fields }, "message")`. */
 export const log = {
-  debug: (fields: Record<string, unknown>, message: string) => write("debug", fields, message),
-  info: (fields: Record<string, unknown>, message: string) => write("info", fields, message),
-  warn: (fields: Record<string, unknown>, message: string) => write("warn", fields, message),
-  error: (fields: Record<string, unknown>, message: string) => write("error", fields, message),
+  debug: (fields: Fields, message: string) => logger().debug(fields, message),
+  info: (fields: Fields, message: string) => logger().info(fields, message),
+  warn: (fields: Fields, message: string) => logger().warn(fields, message),
+  error: (fields: Fields, message: string) => logger().error(fields, message),
+  /** For hot paths: skip building fields when nobody would see them. */
+  enabled: (level: Exclude<LogLevel, "silent">) => logger().isLevelEnabled(level),
 };

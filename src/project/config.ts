@@ -53,7 +53,14 @@ const configSchema = z.object(
     name: nonEmpty().optional(),
     entry: nonEmpty().default("src/main.ts"),
     // Unset means "let the CLI decide" (flag, then $PORT, then its default).
-    server: section({ port: int(1, 65535).optional(), host: nonEmpty().optional() }),
+    server: section({
+      port: int(1, 65535).optional(),
+      host: nonEmpty().optional(),
+      // Express's `trust proxy`: true, a hop count, or addresses/subnets ("loopback", "10.0.0.0/8, 127.0.0.1").
+      trust_proxy: z
+        .union([bool(), int(0), nonEmpty()], { error: 'must be true/false, a number of hops, or addresses such as "loopback"' })
+        .optional(), // unset = false: the client address is the socket's
+    }),
     deploy: section({
       chat: section({
         enabled: bool().default(true),
@@ -92,6 +99,14 @@ const configSchema = z.object(
       max_attachment_mb: positive().default(20),
       max_attachments: int(0).default(10),
       max_concurrent_runs: int(0).default(0), // 0 = unlimited
+      max_state_kb: positive().default(1024),
+      max_message_chars: int(1).default(100_000),
+      ws_max_payload_mb: positive().optional(), // unset = max_body_mb
+      sse_heartbeat_s: positive().default(15),
+      // Opt-in, like the Python original (which has none): requests per window, per API key (per IP without auth).
+      rate_limit: z
+        .object({ window_s: positive(), max: int(1) }, { error: "must be a mapping with window_s and max" })
+        .optional(),
     }),
   },
   { error: "must contain a mapping of keys" },

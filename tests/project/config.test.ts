@@ -35,6 +35,7 @@ describe("loadConfig defaults", () => {
     expect(config.providers).toEqual({});
     expect(config.limits).toEqual({
       max_turns: 10, run_timeout_s: 300, max_body_mb: 64, max_attachment_mb: 20, max_attachments: 10, max_concurrent_runs: 0,
+      max_state_kb: 1024, max_message_chars: 100_000, sse_heartbeat_s: 15,
     });
   });
 
@@ -126,6 +127,11 @@ describe("bad values name the file, the key path and what is accepted", () => {
     ["providers:\n  x:\n    base_url: ftp://x\n", 'klisk.config.yaml: providers.x.base_url must be an http(s) URL such as https://api.example.com/v1 (got "ftp://x")'],
     ["providers:\n  x:\n    base_url: http://x\n    api: soap\n", 'klisk.config.yaml: providers.x.api must be "chat" or "responses" (got "soap")'],
     ["- a\n- b\n", "klisk.config.yaml must contain a mapping of keys (got a list)"],
+    ["limits:\n  max_state_kb: 0\n", "klisk.config.yaml: limits.max_state_kb must be a number greater than 0 (got 0)"],
+    ["limits:\n  max_message_chars: 1.5\n", "klisk.config.yaml: limits.max_message_chars must be an integer >= 1 (got 1.5)"],
+    ["limits:\n  rate_limit: 10\n", "klisk.config.yaml: limits.rate_limit must be a mapping with window_s and max (got 10)"],
+    ["limits:\n  rate_limit:\n    window_s: 60\n    max: 0\n", "klisk.config.yaml: limits.rate_limit.max must be an integer >= 1 (got 0)"],
+    ["server:\n  trust_proxy: [1]\n", 'klisk.config.yaml: server.trust_proxy must be true/false, a number of hops, or addresses such as "loopback" (got a list)'],
   ])("%j", (yaml, message) => {
     expect(configError(yaml).message).toBe(message);
   });
@@ -179,4 +185,14 @@ describe("unknown keys are warnings with a suggestion", () => {
     expect(editDistance("colour", "color")).toBe(1);
     expect(editDistance("", "abc")).toBe(3);
   });
+});
+
+test("hardening limits and server.trust_proxy load as written", () => {
+  const dir = tmpProject({
+    "klisk.config.yaml": "server:\n  trust_proxy: loopback\nlimits:\n  max_state_kb: 64\n  ws_max_payload_mb: 2\n  sse_heartbeat_s: 5\n  rate_limit:\n    window_s: 60\n    max: 100\n",
+  });
+  const { config, warnings } = loadConfig(dir);
+  expect(warnings).toEqual([]);
+  expect(config.server.trust_proxy).toBe("loopback");
+  expect(config.limits).toMatchObject({ max_state_kb: 64, ws_max_payload_mb: 2, sse_heartbeat_s: 5, rate_limit: { window_s: 60, max: 100 } });
 });

@@ -1,0 +1,224 @@
+"use strict";
+/**
+ * `npm run bench`: klisk against the thinnest server on its stack ("limit") and against what a user would
+ * hand-roll (Express 5 + @openai/agents), all behind one instant-streaming loopback fake upstream.
+ *
+ *   node bench/run.js [--runs 3] [--quick] [--only limit,klisk,hand-rolled]
+ *
+ * Each run starts every server afresh for each group of figures; the table shows the median of the runs and
+ * each figure as a ratio to limit. Results go to bench/results.json. Runs the built dist/ (npm run bench
+ * builds first). Loopback only; bounded in time (a full run is a few minutes).
+ */
+const { spawnSync } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { coldStart, startServer, startUpstream, writeBenchProject, writeTemplateProject } = require("./processes");
+const { JSON_BODY, STREAM_BODY, freePort, idleSockets, latency, load, median, openStreams, warmUp } = require("./measure");
+
+const SERVERS = ["limit", "klisk", "hand-rolled"];
+
+/** Higher is better for throughput; lower for everything else. */
+const FIGURES = [
+  { key: "jsonRps", label: "JSON requests/s (32 conc.)", higher: true, digits: 0 },
+  { key: "jsonP50", label: "JSON latency p50 (ms)", digits: 1 },
+  { key: "jsonP99", label: "JSON latency p99 (ms)", digits: 1 },
+  { key: "jsonCpuUs", label: "server CPU per JSON request (µs)", digits: 0 },
+  { key: "streamRps", label: "streams/s (32 conc., 200 tokens)", higher: true, digits: 0 },
+  { key: "streamCpuUs", label: "server CPU per stream (µs)", digits: 0 },
+  { key: "ttftP50", label: "TTFT p50 (ms)", digits: 2 },
+  { key: "ttftP99", label: "TTFT p99 (ms)", digits: 2 },
+  { key: "ttltP50", label: "time to last token p50 (ms)", digits: 2 },
+  { key: "ttltP99", label: "time to last token p99 (ms)", digits: 2 },
+  { key: "peakRssMb", label: "peak RSS, STREAMS open streams (MB)", digits: 1 },
+  { key: "kbPerStream", label: "RSS per open stream (KB)", digits: 1 },
+  { key: "kbPerSocket", label: "RSS per idle WebSocket (KB, SOCKETS)", digits: 1 },
+  { key: "coldStartMs", label: "cold start to /health 200 (ms)", digits: 0 },
+];
+
+function parseArgs(argv) {
+  const quick = argv.includes("--quick");
+  const value = (name) => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const runs = Number(value("--runs") ?? (quick ? 1 : 3));
+  const only = value("--only")?.split(",") ?? SERVERS;
+  for (const kind of only) if (!SERVERS.includes(kind)) throw new Error(`--only: unknown server ${kind} (${SERVERS.join(", ")})`);
+  return {
+    runs,
+    quick,
+    servers: SERVERS.filter((s) => only.includes(s)),
+    duration: quick ? 2 : 6,
+    warmUpSeconds: quick ? 1 : 2,
+    sequential: quick ? 20 : 50,
+    streams: quick ? 200 : 1000,
+    sockets: quick ? 500 : 5000,
+    coldStarts: quick ? 2 : 5,
+  };
+}
+
+/** 5,000 WebSockets plus 1,000 streams (each with its upstream socket) need more descriptors than some defaults. */
+function ensureFileLimit(needed) {
+  const limits = fs.readFileSync("/proc/self/limits", "utf8");
+  const [, soft, hard] = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(limits) ?? [];
+  if (soft === "unlimited" || Number(soft) >= needed || process.env.KLISK_BENCH_ULIMIT) return;
+  const target = hard === "unlimited" ? needed : Math.min(Number(hard), needed);
+  // rlimits can only be raised from a shell; re-run this script under `ulimit -n`.
+  const result = spawnSync("sh", ["-c", `ulimit -n ${target} && exec "$0" "$@"`, process.execPath, __filename, ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, KLISK_BENCH_ULIMIT: "1" },
+  });
+  process.exit(result.status ?? 1);
+}
+
+async function measureServer(kind, settings, upstream, dirs) {
+  const log = (message) => process.stderr.write(`  ${kind}: ${message}\n`);
+  const figures = {};
+  const started = (projectDir = dirs.project) => startServer(kind, { upstreamUrl: upstream.url, projectDir });
+
+  // Throughput and latency on one warmed-up server.
+  let server = await started();
+  try {
+    await warmUp(server, settings.warmUpSeconds);
+    const json = await load(server, { body: JSON_BODY, duration: settings.duration });
+    Object.assign(figures, { jsonRps: json.rps, jsonP50: json.p50, jsonP99: json.p99, jsonCpuUs: json.cpuUsPerReq });
+    log(`JSON ${json.rps.toFixed(0)} req/s`);
+    const streams = await load(server, { body: STREAM_BODY, duration: settings.duration });
+    Object.assign(figures, { streamRps: streams.rps, streamCpuUs: streams.cpuUsPerReq });
+    log(`streams ${streams.rps.toFixed(0)}/s`);
+    Object.assign(figures, await latency(server, settings.sequential));
+    log(`TTFT p50 ${figures.ttftP50.toFixed(2)} ms, last token p50 ${figures.ttltP50.toFixed(2)} ms`);
+  } finally {
+    await server.stop();
+  }
+
+  // Memory on fresh servers, so heap grown by the load above does not hide the cost.
+  server = await started();
+  try {
+    await latency(server, 10);
+    Object.assign(figures, await openStreams(server, upstream, settings.streams));
+    log(`${settings.streams} open streams: ${figures.kbPerStream.toFixed(1)} KB each`);
+  } finally {
+    await server.stop();
+  }
+  server = await started();
+  try {
+    Object.assign(figures, await idleSockets(server, settings.sockets));
+    log(`${settings.sockets} idle WebSockets: ${figures.kbPerSocket.toFixed(1)} KB each`);
+  } finally {
+    await server.stop();
+  }
+
+  // Cold start: the first spawn warms the OS file cache (and, for klisk, jiti's transpile cache).
+  const times = [];
+  const port = await freePort();
+  for (let i = 0; i <= settings.coldStarts; i++) {
+    const ms = await coldStart(kind, { upstreamUrl: upstream.url, projectDir: dirs.template, port });
+    if (i > 0) times.push(ms);
+  }
+  figures.coldStartMs = median(times);
+  log(`cold start ${figures.coldStartMs.toFixed(0)} ms`);
+  return figures;
+}
+
+function format(value, digits) {
+  return value === undefined || Number.isNaN(value) ? "—" : value.toFixed(digits);
+}
+
+function table(medians, settings) {
+  const kinds = settings.servers;
+  const label = (f) => f.label.replace("STREAMS", String(settings.streams)).replace("SOCKETS", settings.sockets.toLocaleString("en-US"));
+  const cell = (kind, f) => {
+    const value = medians[kind]?.[f.key];
+    const base = medians.limit?.[f.key];
+    if (kind === "limit" || base === undefined) return format(value, f.digits);
+    return `${format(value, f.digits)} (${format(value / base, 2)}×)`;
+  };
+  const rows = [["figure (median of " + settings.runs + (settings.runs === 1 ? " run" : " runs") + ")", ...kinds], ...FIGURES.map((f) => [label(f), ...kinds.map((k) => cell(k, f))])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")} |`;
+  return [line(rows[0]), `|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+
+/** The issue's targets, checked on the medians. */
+function targets(m) {
+  const k = m.klisk;
+  const l = m.limit;
+  const h = m["hand-rolled"];
+  if (!k || !l) return [];
+  const check = (name, ok, detail) => ({ name, met: ok, detail });
+  const list = [
+    check("JSON throughput ≥ 0.85× limit", k.jsonRps >= 0.85 * l.jsonRps, `${(k.jsonRps / l.jsonRps).toFixed(2)}×`),
+    check("streams/s ≥ 0.85× limit", k.streamRps >= 0.85 * l.streamRps, `${(k.streamRps / l.streamRps).toFixed(2)}×`),
+    check("TTFT p50 overhead < 1 ms", k.ttftP50 - l.ttftP50 < 1, `${(k.ttftP50 - l.ttftP50).toFixed(2)} ms`),
+    check("200-token stream ≤ 1.15× limit", k.ttltP50 <= 1.15 * l.ttltP50, `${(k.ttltP50 / l.ttltP50).toFixed(2)}×`),
+    check("RSS per open stream ≤ 1.2× limit", k.kbPerStream <= 1.2 * l.kbPerStream, `${(k.kbPerStream / l.kbPerStream).toFixed(2)}×`),
+    check("≤ 40 KB per idle WebSocket", k.kbPerSocket <= 40, `${k.kbPerSocket.toFixed(1)} KB`),
+    check("cold start ≤ 1.5× limit", k.coldStartMs <= 1.5 * l.coldStartMs, `${(k.coldStartMs / l.coldStartMs).toFixed(2)}×`),
+  ];
+  if (h) {
+    list.push(check("JSON throughput ahead of hand-rolled", k.jsonRps > h.jsonRps, `${(k.jsonRps / h.jsonRps).toFixed(2)}× hand-rolled`));
+    list.push(check("streams/s ahead of hand-rolled", k.streamRps > h.streamRps, `${(k.streamRps / h.streamRps).toFixed(2)}× hand-rolled`));
+  }
+  return list;
+}
+
+async function main() {
+  const settings = parseArgs(process.argv.slice(2));
+  ensureFileLimit(settings.sockets * 2 + settings.streams * 3 + 1000);
+  const started = Date.now();
+  const dirs = { project: writeBenchProject(), template: writeTemplateProject() };
+  const upstream = await startUpstream();
+  const runs = [];
+  try {
+    for (let run = 1; run <= settings.runs; run++) {
+      process.stderr.write(`run ${run}/${settings.runs}\n`);
+      const figures = {};
+      for (const kind of settings.servers) figures[kind] = await measureServer(kind, settings, upstream, dirs);
+      runs.push(figures);
+    }
+  } finally {
+    await upstream.stop();
+    for (const dir of [dirs.project, path.dirname(dirs.template)]) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const medians = {};
+  for (const kind of settings.servers) {
+    medians[kind] = {};
+    for (const f of FIGURES) medians[kind][f.key] = median(runs.map((r) => r[kind][f.key]));
+  }
+  const ratios = {};
+  if (medians.limit) {
+    for (const kind of settings.servers) {
+      ratios[kind] = Object.fromEntries(FIGURES.map((f) => [f.key, medians[kind][f.key] / medians.limit[f.key]]));
+    }
+  }
+  const checked = targets(medians);
+  const output = table(medians, settings);
+  process.stdout.write(`\n${output}\n\n`);
+  if (checked.length > 0) {
+    process.stdout.write("klisk targets:\n");
+    for (const t of checked) process.stdout.write(`  ${t.met ? "met    " : "NOT met"}  ${t.name}: ${t.detail}\n`);
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\n${settings.runs} run(s) in ${seconds} s on ${os.cpus().length} × ${os.cpus()[0]?.model?.trim()}, Node ${process.version}\n`);
+
+  const results = {
+    generatedAt: new Date().toISOString(),
+    machine: { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model?.trim(), memoryGb: Math.round(os.totalmem() / 2 ** 30) },
+    settings,
+    figures: FIGURES.map(({ key, label, higher }) => ({ key, label, better: higher ? "higher" : "lower" })),
+    medians,
+    ratiosToLimit: ratios,
+    targets: checked,
+    runs,
+    table: output,
+  };
+  fs.writeFileSync(path.join(__dirname, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -3,9 +3,10 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../errors";
+import { configureLogger, isLogLevel, log, LOG_LEVELS } from "../log";
 import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
-import { startServer, type RunningServer } from "../server/listen";
+import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import { printWarnings, reportError, styleFor } from "./output";
 
 export const DEFAULT_PORT = 8080;
@@ -17,6 +18,9 @@ export interface ServeOptions {
   /** Raw --port / --host flag values. */
   port?: string;
   host?: string;
+  /** Raw --shutdown-timeout (seconds) and --log-level flag values. */
+  shutdownTimeout?: string;
+  logLevel?: string;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
 }
@@ -28,7 +32,9 @@ export function registerServe(program: Command): Command {
     .argument("[dir]", "project directory", ".")
     .option("-p, --port <n>", `port to listen on (default: $PORT, server.port, then ${DEFAULT_PORT})`)
     .option("--host <h>", `host to bind (default: $HOST, server.host, then ${DEFAULT_HOST})`)
-    .action(async (dir: string, opts: { port?: string; host?: string }) => {
+    .option("--shutdown-timeout <s>", `on SIGTERM/SIGINT, seconds runs in progress get to finish (default: ${DEFAULT_SHUTDOWN_TIMEOUT_S})`)
+    .option("--log-level <level>", `${LOG_LEVELS.join("|")} (default: $KLISK_LOG_LEVEL, then info)`)
+    .action(async (dir: string, opts: { port?: string; host?: string; shutdownTimeout?: string; logLevel?: string }) => {
       let running: RunningServer;
       try {
         running = await serve({ cwd: process.cwd(), dir, ...opts });
@@ -45,6 +51,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const out = options.stdout ?? process.stdout;
   // A bad flag is reported before the (slower) project load.
   const flagPort = options.port !== undefined ? parsePort(options.port, "--port") : undefined;
+  const shutdownTimeoutS = options.shutdownTimeout !== undefined ? parseSeconds(options.shutdownTimeout, "--shutdown-timeout") : DEFAULT_SHUTDOWN_TIMEOUT_S;
+  if (options.logLevel !== undefined) {
+    const level = options.logLevel.trim().toLowerCase();
+    if (!isLogLevel(level)) throw new ConfigError(`Invalid --log-level ${JSON.stringify(options.logLevel)}: use one of ${LOG_LEVELS.join(", ")}.`);
+    configureLogger({ level });
+  }
   const dir = path.resolve(options.cwd, options.dir ?? ".");
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new ConfigError(`Project directory ${dir} does not exist`, "Pass the folder that holds klisk.config.yaml, or create one with `klisk init`.");
@@ -54,7 +66,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;
   printWarnings(project.warnings, options.stderr ?? process.stderr);
-  const running = await startServer(project, { port, host });
+  // The project's .env may set KLISK_LOG_LEVEL; the flag (applied above) still wins.
+  if (options.logLevel === undefined) configureLogger();
+  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000 });
   printBanner(project, running, out);
   return running;
 }
@@ -72,6 +86,15 @@ export function parsePort(raw: string, source: string): number {
     throw new ConfigError(`Invalid port ${JSON.stringify(raw)} from ${source}: use a whole number between 1 and 65535.`);
   }
   return port;
+}
+
+/** Seconds as a number >= 0 (0: abort runs at once on shutdown). */
+function parseSeconds(raw: string, source: string): number {
+  const value = Number(raw.trim());
+  if (raw.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new ConfigError(`Invalid ${source} ${JSON.stringify(raw)}: use a number of seconds, 0 or more.`);
+  }
+  return value;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -96,13 +119,19 @@ function printBanner(project: Project, running: RunningServer, out: NodeJS.Write
   out.write(`${lines.join("\n")}\n`);
 }
 
-/** SIGINT / SIGTERM: finish cleanly (streams end with an error event) and exit 0; a second signal exits at once. */
+/**
+ * SIGINT / SIGTERM: drain (runs in progress get --shutdown-timeout to finish, then end with an error event)
+ * and exit 0; a second signal exits at once (code 1: the drain was cut short).
+ */
 function stopOnSignals(running: RunningServer): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
+    if (stopping) {
+      log.warn({ signal }, "Second signal: exiting now");
+      process.exit(1);
+    }
     stopping = true;
-    process.stderr.write(`\nReceived ${signal}, shutting down...\n`);
+    process.stderr.write(`\nReceived ${signal}, shutting down (again to exit now)...\n`);
     running.close().then(
       () => process.exit(0),
       (err) => process.exit(reportError(err)),

@@ -18,8 +18,12 @@ export interface RunChatOptions {
   message: string;
   attachments?: readonly Attachment[];
   state?: ChatState;
-  /** Aborts the model request and signals the tools. */
+  /** Aborts the model request and signals the tools. An AbortedError reason becomes the error event's text. */
   signal?: AbortSignal;
+  /** Applied once to the final state (the server signs it with KLISK_STATE_SECRET). */
+  signState?: (state: ChatState) => ChatState;
+  /** false when only the final `done`/`error` matters (JSON mode): models may then answer in one piece. */
+  stream?: boolean;
 }
 
 export const DEFAULT_MAX_TURNS = 10;
@@ -50,7 +54,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   // One controller for the whole run: the client's signal, the run timeout, and the consumer stopping
   // early (finally below) all end the model request and signal the tools.
   const run = new AbortController();
-  const onClientAbort = () => run.abort(new AbortedError());
+  // The caller says why (cancel, shutdown); anything else reads as a plain cancel.
+  const onClientAbort = () => run.abort(options.signal?.reason instanceof AbortedError ? options.signal.reason : new AbortedError());
   options.signal?.addEventListener("abort", onClientAbort, { once: true });
   if (options.signal?.aborted) onClientAbort();
   const timer = setTimeout(() => run.abort(new ModelError(`The run timed out after ${timeoutS} s`)), timeoutS * 1000);
@@ -89,6 +94,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         builtinTools: agent.builtinToolConfigs,
         settings: agent.modelSettings,
         signal: run.signal,
+        stream: options.stream,
       })) {
         if (event.type === "text_delta") {
           streamedText = true;
@@ -121,11 +127,12 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       if (calls.length === 0 && handoffCalls.length === 0) {
         // A provider that sent no deltas still gets its text to streaming clients.
         if (!streamedText && completed.text) yield { type: "token", data: completed.text };
-        const state: ChatState = {
+        const unsigned: ChatState = {
           ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
           conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments)),
           current_agent_name: agent.name,
         };
+        const state = options.signState ? options.signState(unsigned) : unsigned;
         yield { type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state };
         return;
       }

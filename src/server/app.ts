@@ -8,7 +8,10 @@ import { chatRoute } from "./chat";
 import { cors } from "./cors";
 import { errorHandler, notFound } from "./errorHandler";
 import { jsonBody } from "./jsonBody";
-import { corsOrigins, resolveServerLimits, type ServerLimits } from "./limits";
+import { stateSigner, type StateSigner } from "../runner/stateSigning";
+import { corsOrigins, resolveServerLimits, trustProxy, type ServerLimits } from "./limits";
+import { createRateLimiter, type RateLimiter } from "./rateLimit";
+import { requestLog } from "./requestLog";
 import { RunRegistry } from "./runs";
 import { uiInfo, uiRoutes } from "./ui";
 
@@ -21,6 +24,10 @@ export interface AppOptions {
   /** Shared with the WebSocket server so both count toward the same limit and stop together. */
   runs?: RunRegistry;
   log?: Logger;
+  /** Signs returned states and checks returned ones. Defaults to KLISK_STATE_SECRET; null turns signing off. */
+  signer?: StateSigner | null;
+  /** Shared with the WebSocket server (one budget per client). Defaults to limits.rateLimit; null turns it off. */
+  rateLimiter?: RateLimiter | null;
 }
 
 export const defaultLogger: Logger = (message) => log.error({}, message);
@@ -30,11 +37,15 @@ export function createApp(project: Project, options: AppOptions = {}): Express {
   const limits = options.limits ?? resolveServerLimits(project);
   const runs = options.runs ?? new RunRegistry(limits.maxConcurrentRuns);
   const log = options.log ?? defaultLogger;
+  const signer = options.signer === undefined ? stateSigner() : options.signer ?? undefined;
+  const rateLimiter = options.rateLimiter === undefined ? defaultRateLimiter(limits, keys) : options.rateLimiter ?? undefined;
 
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  app.set("trust proxy", trustProxy(project));
 
+  app.use(requestLog());
   app.use(cors(corsOrigins(project)));
   app.use(availability(runs));
 
@@ -44,14 +55,19 @@ export function createApp(project: Project, options: AppOptions = {}): Express {
   app.get("/api/info", (_req, res) => {
     res.json({ ...projectInfo(project, keys), ...uiInfo(project) });
   });
-  // Auth before body parsing: an unauthenticated client must not make us read a 30 MB body.
-  app.post("/api/chat", auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log }));
+  // Rate limit, then auth, before body parsing: an unauthenticated client must not make us read a 30 MB body.
+  const chat = [auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log, signer })];
+  app.post("/api/chat", ...(rateLimiter ? [rateLimiter.middleware, ...chat] : chat));
 
   // The chat page at /, its files under /ui/, and /widget.js (each can be disabled in deploy.*).
   app.use(uiRoutes(project));
   app.use(notFound());
   app.use(errorHandler(log));
   return app;
+}
+
+export function defaultRateLimiter(limits: ServerLimits, keys: ApiKeys): RateLimiter | undefined {
+  return limits.rateLimit ? createRateLimiter(limits.rateLimit, keys) : undefined;
 }
 
 export function projectInfo(project: Project, keys: ApiKeys) {

@@ -1,28 +1,34 @@
 /** POST /api/chat: validate, then hand runChat's events to the SSE writer or collect them into one JSON answer. */
 import type { RequestHandler, Response } from "express";
-import { RequestError } from "../errors";
+import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import { statusOfError, type ChatEvent } from "../runner/events";
-import { runChat } from "../runner/run";
+import { resolveAgent, runChat } from "../runner/run";
+import type { StateSigner } from "../runner/stateSigning";
 import { parseChatRequest } from "./chatRequest";
 import type { ServerLimits } from "./limits";
-import { BUSY_MESSAGE, RunRegistry, SHUTTING_DOWN_MESSAGE } from "./runs";
+import { requestIdOf } from "./requestLog";
+import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, RunRegistry, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { writeSse } from "./sse";
 
 export interface ChatRouteOptions {
   limits: ServerLimits;
   runs: RunRegistry;
   log: (message: string) => void;
+  signer?: StateSigner;
 }
 
-export function chatRoute(project: Project, { limits, runs, log }: ChatRouteOptions): RequestHandler {
+export function chatRoute(project: Project, { limits, runs, log, signer }: ChatRouteOptions): RequestHandler {
+  const signState = signer?.sign;
   return async function chat(req, res) {
-    const request = parseChatRequest(req.body, project, limits);
-    const controller = runs.start();
+    const request = parseChatRequest(req.body, project, limits, signer);
+    const agent = resolveAgent(project, request.agentName, request.state).name;
+    res.locals.agent = agent; // for the request log line
+    const controller = runs.start({ reqId: requestIdOf(res), agent, transport: request.stream ? "sse" : "json" });
     if (!controller) {
-      if (runs.closing) throw new RequestError(503, SHUTTING_DOWN_MESSAGE);
-      res.set("Retry-After", "1");
-      throw new RequestError(429, BUSY_MESSAGE);
+      // Both are "come back later": 503 so load balancers retry on another instance.
+      res.set("Retry-After", runs.closing ? "5" : "1");
+      throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
     }
     try {
       const events = runChat({
@@ -32,8 +38,10 @@ export function chatRoute(project: Project, { limits, runs, log }: ChatRouteOpti
         attachments: request.attachments,
         state: request.state,
         signal: controller.signal,
+        signState,
+        stream: request.stream,
       });
-      if (request.stream) await writeSse(res, events, { controller, log });
+      if (request.stream) await writeSse(res, events, { controller, log, heartbeatMs: limits.sseHeartbeatMs });
       else await answerJson(res, events, controller);
     } finally {
       runs.finish(controller);
@@ -44,7 +52,7 @@ export function chatRoute(project: Project, { limits, runs, log }: ChatRouteOpti
 async function answerJson(res: Response, events: AsyncIterable<ChatEvent>, controller: AbortController): Promise<void> {
   // The client hanging up mid-run should stop the model and tools, as in SSE mode.
   res.on("close", () => {
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(new AbortedError(CLIENT_GONE_MESSAGE));
   });
   let last: ChatEvent | undefined;
   for await (const event of events) {
@@ -59,4 +67,3 @@ async function answerJson(res: Response, events: AsyncIterable<ChatEvent>, contr
     throw new Error("runChat ended without a done or error event");
   }
 }
-

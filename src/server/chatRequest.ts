@@ -9,6 +9,7 @@ import { parseAttachments } from "../runner/attachments";
 import type { Attachment, ChatState } from "../runner/events";
 import { resolveAgent } from "../runner/run";
 import { parseState } from "../runner/state";
+import type { StateSigner } from "../runner/stateSigning";
 import type { ServerLimits } from "./limits";
 
 export interface ChatRequest {
@@ -26,13 +27,13 @@ export function isPlainObject(value: unknown): value is JsonObject {
 }
 
 /** Parses the body of POST /api/chat. */
-export function parseChatRequest(body: unknown, project: Project, limits: ServerLimits): ChatRequest {
+export function parseChatRequest(body: unknown, project: Project, limits: ServerLimits, signer?: StateSigner): ChatRequest {
   if (!isPlainObject(body)) {
     throw new RequestError(400, 'Request body must be a JSON object such as {"message": "Hello"}');
   }
   const stream = body.stream ?? true;
   if (typeof stream !== "boolean") throw new RequestError(400, "'stream' must be true or false");
-  return { ...parseTurnFields(body, project, limits), stream };
+  return { ...parseTurnFields(body, project, limits, signer), stream };
 }
 
 export interface TurnFields {
@@ -43,18 +44,36 @@ export interface TurnFields {
 }
 
 /** The fields every chat turn has: message, attachments, agent_name, state. */
-export function parseTurnFields(body: JsonObject, project: Project, limits: ServerLimits): TurnFields {
+export function parseTurnFields(body: JsonObject, project: Project, limits: ServerLimits, signer?: StateSigner): TurnFields {
   const { message } = body;
   if (message === undefined || message === null) throw new RequestError(400, "'message' is required");
   if (typeof message !== "string") throw new RequestError(400, "'message' must be a string");
+  if (message.length > limits.maxMessageChars) {
+    throw new RequestError(413, `'message' is too long: ${message.length} characters (limit ${limits.maxMessageChars}, limits.max_message_chars)`);
+  }
   const attachments = parseAttachments(body.attachments, limits.attachments);
   if (message.trim() === "" && attachments.length === 0) {
     throw new RequestError(400, "'message' must not be empty (or send at least one attachment)");
   }
   const agentName = parseAgentName(body.agent_name, project);
-  // The runner's validator: also refuses system/developer items in a client-supplied history.
-  const state = body.state === undefined || body.state === null ? undefined : parseState(body.state);
+  const state = parseClientState(body.state, limits, signer);
   return { message, attachments, agentName, state };
+}
+
+/**
+ * A state sent back by a client: at most limits.max_state_kb, signed by us when KLISK_STATE_SECRET is set
+ * (an empty `{}` carries nothing and counts as a new conversation), then the runner's validator, which
+ * also refuses system/developer items in the history. `null`/absent: a new conversation.
+ */
+export function parseClientState(raw: unknown, limits: ServerLimits, signer: StateSigner | undefined, where = "state"): ChatState | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isPlainObject(raw)) throw new RequestError(400, `'${where}' must be an object`);
+  const bytes = Buffer.byteLength(JSON.stringify(raw));
+  if (bytes > limits.maxStateBytes) {
+    throw new RequestError(413, `'${where}' is too large: ${Math.ceil(bytes / 1024)} KB (limit ${Math.floor(limits.maxStateBytes / 1024)} KB, limits.max_state_kb)`);
+  }
+  if (signer === undefined || Object.keys(raw).length === 0) return parseState(raw, where);
+  return parseState(signer.verify(raw), where);
 }
 
 /** Validates `agent_name` against the project; unknown names get a 400 listing the agents. */

@@ -1,37 +1,63 @@
-/** The server's view of `limits:` in klisk.config.yaml, with the defaults the server falls back to. */
+/** The server's view of `limits:` (and `server.trust_proxy`) in klisk.config.yaml, with the defaults it falls back to. */
 import type { Project } from "../project/project";
 import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "../runner/attachments";
 
 export interface ServerLimits {
-  /** Largest accepted request body / WebSocket frame, in bytes. */
+  /** Largest accepted request body, in bytes. */
   maxBodyBytes: number;
   attachments: AttachmentLimits;
   /** Runs allowed at once across HTTP and WebSocket; 0 means unlimited. */
   maxConcurrentRuns: number;
+  /** Largest `state` a client may send back, serialized, in bytes. */
+  maxStateBytes: number;
+  /** Longest `message`, in characters. */
+  maxMessageChars: number;
+  /** Largest WebSocket frame (ws `maxPayload`), in bytes. */
+  wsMaxPayloadBytes: number;
+  /** Interval of SSE `: ping` comments. */
+  sseHeartbeatMs: number;
+  /** Requests per window per API key (per IP without auth); undefined = no rate limit. */
+  rateLimit?: { windowMs: number; max: number };
 }
 
 const MB = 1024 * 1024;
-/** Same default as config.ts: room for a couple of 20 MB attachments after base64 (x4/3). */
+/** Same defaults as config.ts, for hand-built projects in tests and embedders that skip the loader. */
 const DEFAULT_MAX_BODY_MB = 64;
+export const DEFAULT_MAX_STATE_KB = 1024;
+export const DEFAULT_MAX_MESSAGE_CHARS = 100_000;
+export const DEFAULT_SSE_HEARTBEAT_S = 15;
 
 interface RawLimits {
   max_body_mb?: number;
   max_attachment_mb?: number;
   max_attachments?: number;
   max_concurrent_runs?: number;
+  max_state_kb?: number;
+  max_message_chars?: number;
+  ws_max_payload_mb?: number;
+  sse_heartbeat_s?: number;
+  rate_limit?: { window_s?: number; max?: number };
 }
 
 export function resolveServerLimits(project: Pick<Project, "config">): ServerLimits {
   // Read defensively: the loader defaults these, but a hand-built Project in a test may omit them.
   const raw = ((project.config as { limits?: RawLimits } | undefined)?.limits ?? {}) as RawLimits;
+  const maxBodyBytes = positive(raw.max_body_mb, DEFAULT_MAX_BODY_MB) * MB;
+  const rate = raw.rate_limit;
   return {
-    maxBodyBytes: positive(raw.max_body_mb, DEFAULT_MAX_BODY_MB) * MB,
+    maxBodyBytes,
     attachments: {
       maxBytes: positive(raw.max_attachment_mb, DEFAULT_ATTACHMENT_LIMITS.maxBytes / MB) * MB,
       // 0 is meaningful here: no attachments accepted.
       maxCount: typeof raw.max_attachments === "number" && raw.max_attachments >= 0 ? raw.max_attachments : DEFAULT_ATTACHMENT_LIMITS.maxCount,
     },
     maxConcurrentRuns: positive(raw.max_concurrent_runs, 0),
+    maxStateBytes: Math.round(positive(raw.max_state_kb, DEFAULT_MAX_STATE_KB) * 1024),
+    maxMessageChars: positive(raw.max_message_chars, DEFAULT_MAX_MESSAGE_CHARS),
+    // A frame carries the same JSON as a POST body, so by default it gets the same room.
+    wsMaxPayloadBytes: Math.round(positive(raw.ws_max_payload_mb, maxBodyBytes / MB) * MB),
+    sseHeartbeatMs: positive(raw.sse_heartbeat_s, DEFAULT_SSE_HEARTBEAT_S) * 1000,
+    rateLimit: rate && positive(rate.window_s, 0) > 0 && positive(rate.max, 0) > 0 ? { windowMs: rate.window_s! * 1000, max: rate.max! } : undefined,
   };
 }
 
@@ -44,4 +70,10 @@ export function corsOrigins(project: Pick<Project, "config">): string[] {
   const deploy = (project.config as { deploy?: { api?: { cors_origins?: unknown } } } | undefined)?.deploy;
   const origins = deploy?.api?.cors_origins;
   return Array.isArray(origins) && origins.every((o) => typeof o === "string") && origins.length > 0 ? origins : ["*"];
+}
+
+/** `server.trust_proxy` as Express's `trust proxy` setting: which hops' X-Forwarded-For to believe. */
+export function trustProxy(project: Pick<Project, "config">): boolean | number | string {
+  const value = (project.config as { server?: { trust_proxy?: unknown } } | undefined)?.server?.trust_proxy;
+  return typeof value === "boolean" || typeof value === "number" || typeof value === "string" ? value : false;
 }

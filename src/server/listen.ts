@@ -1,21 +1,27 @@
-/** startServer: one http.Server carrying the Express app and the /ws/chat upgrade handler, with clean shutdown. */
+/** startServer: one http.Server carrying the Express app and the /ws/chat upgrade handler, with graceful shutdown. */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { KliskError } from "../errors";
+import { log as logger } from "../log";
 import type { Project } from "../project/project";
-import { createApp, defaultLogger, type Logger } from "./app";
+import { STATE_SECRET_ENV, stateSigner } from "../runner/stateSigning";
+import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app";
 import { loadApiKeys, type ApiKeys } from "./auth";
 import { resolveServerLimits } from "./limits";
 import { RunRegistry } from "./runs";
 import { chatSocketServer } from "./ws";
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_S = 10;
+/** After the runs are done: how long closing WebSockets and finishing responses may take before sockets are cut. */
+const FLUSH_MS = 2000;
 
 export interface ListenOptions {
   port: number;
   host?: string;
   keys?: ApiKeys;
   log?: Logger;
-  /** How long close() lets in-flight responses finish after aborting their runs. */
-  shutdownGraceMs?: number;
+  /** How long close() lets runs in progress finish before aborting them ("Server shutting down"). */
+  shutdownTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -24,6 +30,7 @@ export interface RunningServer {
   url: string;
   port: number;
   keys: ApiKeys;
+  /** Graceful: stop accepting, let runs finish (up to the timeout), abort the rest, close WebSockets with 1001. */
   close(): Promise<void>;
 }
 
@@ -33,10 +40,16 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const keys = options.keys ?? loadApiKeys();
   const limits = resolveServerLimits(project);
   const runs = new RunRegistry(limits.maxConcurrentRuns);
+  const signer = stateSigner();
+  if (!signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
+  // One limiter for REST and WebSocket, so a client has one budget whichever it uses.
+  const rateLimiter = defaultRateLimiter(limits, keys);
 
-  const app = createApp(project, { keys, limits, runs, log });
-  const server = http.createServer(app);
-  const sockets = chatSocketServer(project, { keys, limits, runs, log });
+  const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null });
+  // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
+  const server = http.createServer({ noDelay: true }, app);
+  const trust = app.get("trust proxy fn");
+  const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust });
   server.on("upgrade", sockets.handleUpgrade);
 
   await new Promise<void>((resolve, reject) => {
@@ -48,17 +61,22 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      // Refuse new work, end running streams with an error event, then let the responses flush.
-      runs.shutdown();
+      const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_S * 1000;
+      logger.info({ runs: runs.size, timeoutMs }, "Shutting down: waiting for runs in progress");
+      // From here /health says "draining" and new work gets 503 (availability.ts); the listener stops
+      // accepting connections (Node also closes the idle keep-alive ones).
+      const drained = runs.drain(timeoutMs);
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Keep-alive sockets become idle as their aborted streams finish; close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 25);
-      const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceMs ?? 5000);
-      grace.unref();
+      await drained;
       await sockets.close();
+      // Keep-alive sockets become idle as their last responses end; close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      const cut = setTimeout(() => server.closeAllConnections(), FLUSH_MS);
+      cut.unref();
       await serverClosed;
       clearInterval(sweep);
-      clearTimeout(grace);
+      clearTimeout(cut);
+      logger.info({}, "Server stopped");
     })());
 
   return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close };

@@ -1,10 +1,23 @@
 /**
- * Active runs, shared by HTTP and WebSocket: enforces `limits.max_concurrent_runs` and lets shutdown
- * abort every run in flight so streams end with an error event instead of being cut mid-frame.
+ * Active runs, shared by HTTP and WebSocket: enforces `limits.max_concurrent_runs`, says why a run was
+ * aborted (the reason becomes the client's error event), logs aborts at info, and lets shutdown drain:
+ * refuse new runs, give running ones time to finish, then abort what is left.
  */
+import { AbortedError } from "../errors";
+import { log } from "../log";
+
+export const BUSY_MESSAGE = "Too many runs in progress; try again shortly";
+export const SHUTTING_DOWN_MESSAGE = "Server shutting down";
+export const CANCELLED_MESSAGE = "Run cancelled";
+export const CLIENT_GONE_MESSAGE = "Client disconnected";
+
+/** What the abort log line says about a run (request id, transport). */
+export type RunLabel = Record<string, unknown>;
+
 export class RunRegistry {
-  private readonly active = new Set<AbortController>();
+  private readonly active = new Map<AbortController, RunLabel | undefined>();
   private closingFlag = false;
+  private onEmpty: (() => void) | undefined;
 
   /** `maxConcurrent` 0 means unlimited. */
   constructor(private readonly maxConcurrent = 0) {}
@@ -18,24 +31,49 @@ export class RunRegistry {
   }
 
   /** A controller for a new run, or null when the server is full or shutting down. Pair with `finish`. */
-  start(): AbortController | null {
+  start(label?: RunLabel): AbortController | null {
     if (this.closingFlag) return null;
     if (this.maxConcurrent > 0 && this.active.size >= this.maxConcurrent) return null;
     const controller = new AbortController();
-    this.active.add(controller);
+    this.active.set(controller, label);
     return controller;
   }
 
   finish(controller: AbortController): void {
-    this.active.delete(controller);
+    const label = this.active.get(controller);
+    if (!this.active.delete(controller)) return;
+    // Aborts are normal (a closed tab, a cancel button, a deploy): info, not error.
+    if (controller.signal.aborted) log.info({ ...label, reason: reasonText(controller.signal.reason) }, "Run aborted");
+    if (this.active.size === 0) this.onEmpty?.();
   }
 
-  /** Refuses new runs from now on and aborts the running ones. */
-  shutdown(): void {
+  /**
+   * Shutdown: refuses new runs from now on, waits up to `timeoutMs` for the running ones, then aborts
+   * those left with "Server shutting down" and waits (up to `settleMs`) for them to write their endings.
+   */
+  async drain(timeoutMs: number, settleMs = 2000): Promise<void> {
     this.closingFlag = true;
-    for (const controller of this.active) controller.abort();
+    await this.whenEmpty(timeoutMs);
+    if (this.active.size === 0) return;
+    log.warn({ runs: this.active.size, timeoutMs }, "Shutdown timeout reached; aborting runs in progress");
+    for (const controller of this.active.keys()) controller.abort(new AbortedError(SHUTTING_DOWN_MESSAGE));
+    await this.whenEmpty(settleMs);
+  }
+
+  private whenEmpty(timeoutMs: number): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.onEmpty = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.onEmpty = done;
+    });
   }
 }
 
-export const BUSY_MESSAGE = "Too many runs in progress; try again shortly";
-export const SHUTTING_DOWN_MESSAGE = "Server is shutting down";
+function reasonText(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}

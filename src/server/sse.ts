@@ -3,10 +3,13 @@
  * A client that goes away aborts the run; a slow client is waited for (backpressure), not buffered without end.
  */
 import type { Response } from "express";
+import { AbortedError } from "../errors";
 import type { ChatEvent } from "../runner/events";
+import { CLIENT_GONE_MESSAGE } from "./runs";
 
-/** Comment frames keep idle proxies from closing the stream while a tool or model is slow. */
+/** Comment frames keep idle proxies from closing the stream while a tool or model is slow (limits.sse_heartbeat_s). */
 const HEARTBEAT_MS = 15_000;
+const PING = ": ping\n\n";
 
 export interface SseOptions {
   /** Aborted when the client disconnects before the stream ends. */
@@ -20,7 +23,7 @@ export async function writeSse(res: Response, events: AsyncIterable<ChatEvent>, 
   let closed = false;
   res.on("close", () => {
     closed = true;
-    if (!res.writableFinished) controller.abort();
+    if (!res.writableFinished) controller.abort(new AbortedError(CLIENT_GONE_MESSAGE));
   });
   res.socket?.setNoDelay(true);
   // writeHead merges with headers already set (CORS), so those survive.
@@ -37,7 +40,7 @@ export async function writeSse(res: Response, events: AsyncIterable<ChatEvent>, 
     writing = writing.then(() => (closed || res.destroyed ? undefined : writeChunk(res, chunk)));
     return writing;
   };
-  const heartbeat = setInterval(() => void write(": keep-alive\n\n"), options.heartbeatMs ?? HEARTBEAT_MS);
+  const heartbeat = setInterval(() => void write(PING), options.heartbeatMs ?? HEARTBEAT_MS);
   heartbeat.unref();
 
   try {

@@ -5,9 +5,13 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
+import { log as logger } from "../log";
 import type { Project } from "../project/project";
+import type { StateSigner } from "../runner/stateSigning";
 import { INVALID_KEY_MESSAGE, keyFromHeaders, type ApiKeys } from "./auth";
 import type { ServerLimits } from "./limits";
+import { clientAddress, type RateLimiter, type TrustFn } from "./rateLimit";
+import { requestIdFrom } from "./requestLog";
 import type { RunRegistry } from "./runs";
 import { ChatSession } from "./wsSession";
 
@@ -23,6 +27,10 @@ export interface ChatSocketOptions {
   log: (message: string) => void;
   /** A client that has not answered the previous ping by the next one is dropped. */
   pingIntervalMs?: number;
+  signer?: StateSigner;
+  rateLimiter?: RateLimiter;
+  /** Express's compiled `trust proxy`, so a client's address is found the same way as for REST. */
+  trust?: TrustFn;
 }
 
 export interface ChatSocketServer {
@@ -33,8 +41,10 @@ export interface ChatSocketServer {
 }
 
 export function chatSocketServer(project: Project, options: ChatSocketOptions): ChatSocketServer {
-  const { keys, limits, runs, log } = options;
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
+  const { keys, limits, runs, log, signer, rateLimiter } = options;
+  const trust = options.trust ?? (() => false);
+  // A frame over maxPayload closes the socket with 1009 (Message Too Big) before we ever buffer it whole.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes });
 
   // Pings find peers that vanished without a close (sleeping laptops, dropped NATs) so their turns are aborted.
   const alive = new WeakSet<WebSocket>();
@@ -53,13 +63,21 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
   wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
     alive.add(ws);
     ws.on("pong", () => alive.add(ws));
-    if (keys.required && !keys.matches(keyFromRequest(req))) {
+    const reqId = requestIdFrom(req.headers["x-request-id"]);
+    const key = keyFromRequest(req);
+    const authorized = !keys.required || keys.matches(key);
+    const session = authorized ? openSession(ws, req, key, reqId) : undefined;
+    logConnection(ws, reqId, session);
+    if (!authorized) {
       // Accept first: a browser cannot read an HTTP 401 on an upgrade, but it can read this frame and code.
       ws.send(JSON.stringify({ type: "auth_error", data: INVALID_KEY_MESSAGE }), () => ws.close(CLOSE_AUTH_FAILED, INVALID_KEY_MESSAGE));
-      return;
     }
-    new ChatSession(ws, project, { limits, runs, log });
   });
+
+  function openSession(ws: WebSocket, req: IncomingMessage, key: string | undefined, reqId: string): ChatSession {
+    const rateLimit = rateLimiter ? { limiter: rateLimiter, budget: rateLimiter.budgetFor(key, clientAddress(req, trust)) } : undefined;
+    return new ChatSession(ws, project, { limits, runs, log, signer, rateLimit, reqId });
+  }
 
   return {
     handleUpgrade(req, socket, head) {
@@ -82,6 +100,15 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
       });
     },
   };
+}
+
+/** One log line per connection, when it ends (like an HTTP request's; the URL is left out: it may hold `?key=`). */
+function logConnection(ws: WebSocket, reqId: string, session: ChatSession | undefined): void {
+  const started = performance.now();
+  ws.once("close", (code) => {
+    const durationMs = Math.round(performance.now() - started);
+    logger.info({ reqId, method: "GET", path: WS_PATH, status: 101, durationMs, closeCode: code, turns: session?.turns ?? 0 }, "websocket");
+  });
 }
 
 /** `?key=` (browsers cannot set headers on a WebSocket) or the usual Authorization / X-API-Key headers. */

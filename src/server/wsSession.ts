@@ -4,14 +4,15 @@
  * Nothing a client sends may throw out of a handler: bad frames get an `error` frame and the socket stays open.
  */
 import { WebSocket, type RawData } from "ws";
-import { RequestError } from "../errors";
+import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
-import { runChat } from "../runner/run";
-import { parseState } from "../runner/state";
-import { isPlainObject, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
+import { resolveAgent, runChat } from "../runner/run";
+import type { StateSigner } from "../runner/stateSigning";
+import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
 import type { ServerLimits } from "./limits";
-import { BUSY_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
+import type { RateLimiter } from "./rateLimit";
+import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
 /** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -22,6 +23,11 @@ export interface ChatSessionOptions {
   limits: ServerLimits;
   runs: RunRegistry;
   log: (message: string) => void;
+  signer?: StateSigner;
+  /** With the budget this connection draws on (see RateLimiter.budgetFor). */
+  rateLimit?: { limiter: RateLimiter; budget: string };
+  /** This connection's id in the logs. */
+  reqId?: string;
 }
 
 export class ChatSession {
@@ -30,6 +36,8 @@ export class ChatSession {
   private queued = 0;
   private running: AbortController | null = null;
   private closed = false;
+  /** Turns started, for the connection's log line. */
+  turns = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -39,7 +47,7 @@ export class ChatSession {
     ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     ws.on("close", () => {
       this.closed = true;
-      this.running?.abort();
+      this.running?.abort(new AbortedError(CLIENT_GONE_MESSAGE));
     });
     // Without a listener an 'error' (e.g. a frame over maxPayload) would crash the process; ws closes the socket itself.
     ws.on("error", (err) => options.log(`WebSocket error: ${err.message}`));
@@ -62,18 +70,19 @@ export class ChatSession {
           this.state = {};
         });
       case "restore": {
-        const state = restoredState(frame);
+        const state = restoredState(frame, this.options.limits, this.options.signer);
         return this.enqueue(async () => {
           this.state = state;
         });
       }
       case "cancel":
-        this.running?.abort();
+        // At once, not queued: the client wants the running turn stopped now. It answers with "Run cancelled".
+        this.running?.abort(new AbortedError(CANCELLED_MESSAGE));
         return;
       case "message": {
-        const fields = parseTurnFields(frame, this.project, this.options.limits);
+        const fields = parseTurnFields(frame, this.project, this.options.limits, this.options.signer);
         const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
-        return this.enqueue(() => this.runTurn(fields, previousResponseId));
+        return this.enqueue(() => this.runTurnIfAllowed(fields, previousResponseId));
       }
       default:
         throw new RequestError(400, `Unknown frame type ${JSON.stringify(type)}: send {"message": "..."} or a frame of type clear, restore or cancel`);
@@ -89,16 +98,26 @@ export class ChatSession {
       .finally(() => this.queued--);
   }
 
+  /** Rate-limited inside the queue, so a limited message cannot overtake a clear/restore sent before it. */
+  private async runTurnIfAllowed(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
+    const { rateLimit } = this.options;
+    const limited = rateLimit ? await rateLimit.limiter.take(rateLimit.budget) : null;
+    if (limited !== null) return this.send({ type: "error", data: limited });
+    return this.runTurn(fields, previousResponseId);
+  }
+
   private async runTurn(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
     const { runs, log } = this.options;
-    const controller = runs.start();
+    const base = fields.state ?? this.state;
+    const agent = resolveAgent(this.project, fields.agentName, base).name;
+    const controller = runs.start({ reqId: this.options.reqId, agent, transport: "ws" });
     if (!controller) {
       await this.send({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
       return;
     }
     this.running = controller;
+    this.turns++;
     // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
-    const base = fields.state ?? this.state;
     const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
     try {
       const events = runChat({
@@ -108,6 +127,7 @@ export class ChatSession {
         attachments: fields.attachments,
         state,
         signal: controller.signal,
+        signState: this.options.signer?.sign,
       });
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
@@ -149,13 +169,13 @@ function parseFrame(data: RawData, isBinary: boolean): JsonObject {
 }
 
 /** `{"type":"restore","previous_response_id":"..."}`, or `{"type":"restore","state":{...}}`. */
-function restoredState(frame: JsonObject): ChatState {
+function restoredState(frame: JsonObject, limits: ServerLimits, signer: StateSigner | undefined): ChatState {
   const hasState = frame.state !== undefined && frame.state !== null;
   const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
   if (!hasState && previousResponseId === undefined) {
     throw new RequestError(400, "A restore frame needs 'previous_response_id' (a string) or 'state' (an object)");
   }
-  const state = parseState(frame.state);
+  const state = parseClientState(frame.state, limits, signer) ?? {};
   return previousResponseId !== undefined ? { ...state, previous_response_id: previousResponseId } : state;
 }
 

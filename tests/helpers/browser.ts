@@ -69,7 +69,7 @@ export interface ChatServer {
  * serves `/api/info` with the `ui` block); until then it composes the same pieces the same way.
  */
 export async function startChatServer(project: Project, keys: ApiKeys = loadApiKeys({})): Promise<ChatServer> {
-  const running = await startServer(project, { port: 0, host: "127.0.0.1", keys, log: () => {}, shutdownGraceMs: 200 });
+  const running = await startServer(project, { port: 0, host: "127.0.0.1", keys, log: () => {}, shutdownTimeoutMs: 200 });
   const info = (await (await fetch(`${running.url}/api/info`)).json()) as { ui?: unknown };
   if (info.ui !== undefined) return withSocketTracking(running.server, running.url, () => running.close());
   await running.close();
@@ -92,7 +92,7 @@ async function composeServer(project: Project, keys: ApiKeys): Promise<ChatServe
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return withSocketTracking(server, url, async () => {
-    runs.shutdown();
+    await runs.drain(0);
     await sockets.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

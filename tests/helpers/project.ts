@@ -57,7 +57,7 @@ export function makeProject(agents: AgentOptions[], configYaml = ""): Project {
 
 /** Starts the real server on a free loopback port, with no log output. */
 export function serve(project: Project, options: { log?: (m: string) => void } = {}): Promise<RunningServer> {
-  return startServer(project, { port: 0, host: "127.0.0.1", log: options.log ?? (() => {}), shutdownGraceMs: 500 });
+  return startServer(project, { port: 0, host: "127.0.0.1", log: options.log ?? (() => {}), shutdownTimeoutMs: 500 });
 }
 
 const KEY_VARS = ["KLISK_API_KEY", "KLISK_CHAT_KEY", "KLISK_WIDGET_KEY"];

@@ -66,7 +66,7 @@ test("close() ends running SSE streams with an error then [DONE], and closes Web
   await expect(fetch(`${server.url}/health`)).rejects.toThrow();
 });
 
-test("max_concurrent_runs answers 429 with Retry-After when full", async () => {
+test("max_concurrent_runs answers 503 with Retry-After when full", async () => {
   const server = await serve(makeProject([{ name: "A" }], "limits:\n  max_concurrent_runs: 1\n"));
   try {
     fake().enqueue({ hang: true });
@@ -74,7 +74,7 @@ test("max_concurrent_runs answers 429 with Retry-After when full", async () => {
     const first = await fetch(`${server.url}/api/chat`, { method: "POST", body: '{"message":"long"}', signal: controller.signal });
     await fake().waitForRequests(1);
     const second = await postChat(server.url, { message: "another", stream: false });
-    expect(second.status).toBe(429);
+    expect(second.status).toBe(503);
     expect(second.headers.get("retry-after")).toBe("1");
     expect((await json(second)).error).toMatch(/Too many runs/);
     controller.abort();

@@ -4,13 +4,13 @@ import type { ModelEvent, ModelRequest } from "../../src/runner/models/model";
 
 async function read(events: unknown[]): Promise<{ out: ModelEvent[]; body: any }> {
   let body: any;
+  // The adapter reads the SDK call's raw body (asResponse) as SSE, so the stand-in answers with one.
+  const sse = events.map((e) => `event: ${(e as { type: string }).type}\ndata: ${JSON.stringify(e)}\n\n`).join("");
   const client = {
     responses: {
-      create: async (b: unknown) => {
+      create: (b: unknown) => {
         body = b;
-        return (async function* () {
-          yield* events;
-        })();
+        return { asResponse: async () => new Response(sse, { headers: { "content-type": "text/event-stream" } }) };
       },
     },
   };

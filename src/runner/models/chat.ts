@@ -1,10 +1,12 @@
 /**
- * Chat Completions adapter (OpenAI-compatible providers): a streamed `chat.completions.create` call →
- * ModelEvents. Chat has no server-side conversation, so every request carries the whole conversation.
+ * Chat Completions adapter (OpenAI-compatible providers): a streamed (or, for JSON mode, plain)
+ * `chat.completions.create` call → ModelEvents. Chat has no server-side conversation, so every request
+ * carries the whole conversation.
  */
 import type OpenAI from "openai";
 import { randomUUID } from "node:crypto";
 import { AbortedError, ConfigError, ModelError } from "../../errors";
+import { jsonEvents, type RawResponseCall } from "./eventStream";
 import type { Model, ModelEvent, ModelRequest, Usage } from "./model";
 import { toChatMessages } from "./chatMessages";
 
@@ -24,10 +26,13 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
         // The load-time check reports this first; kept here so a hand-off can never send them silently.
         throw new ConfigError(`Hosted tools (${request.builtinTools.map((t) => t.type).join(", ")}) need an OpenAI Responses model; ${provider} '${name}' speaks Chat Completions.`);
       }
-      const stream = (await client.chat.completions.create(buildBody(name, request) as any, {
-        signal: request.signal,
-      })) as unknown as AsyncIterable<any>;
-      yield* readChatStream(stream, provider, request.signal);
+      const body = buildBody(name, request);
+      // JSON mode needs only the final answer: one non-streamed call, read as the one chunk that streams it.
+      const chunks =
+        request.stream === false
+          ? [asChunk(await client.chat.completions.create({ ...body, stream: false, stream_options: undefined } as any, { signal: request.signal }))]
+          : jsonEvents(client.chat.completions.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
+      yield* readChatStream(chunks, provider, request.signal);
     },
   };
 }
@@ -37,7 +42,7 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
  * rest); some servers send a whole call in one chunk, some omit `index`. Calls are emitted once the
  * stream has finished, in index order, because only then are their arguments complete.
  */
-export async function* readChatStream(stream: AsyncIterable<any>, provider: string, signal: AbortSignal): AsyncGenerator<ModelEvent> {
+export async function* readChatStream(stream: AsyncIterable<any> | Iterable<any>, provider: string, signal: AbortSignal): AsyncGenerator<ModelEvent> {
   const calls = new Map<number, PartialCall>();
   let text = "";
   let id: string | undefined;
@@ -62,7 +67,7 @@ export async function* readChatStream(stream: AsyncIterable<any>, provider: stri
     for (const fragment of delta.tool_calls ?? []) addFragment(calls, fragment);
     if (choice.finish_reason) finishReason = choice.finish_reason;
   }
-  // The SDK ends an aborted stream quietly; it must not pass for a complete answer.
+  // An aborted stream must never pass for a complete answer.
   if (signal.aborted) throw new AbortedError();
   // A dropped connection already threw ("terminated"). A response that ended properly but without a
   // finish_reason is accepted (some small servers omit it), unless it carried nothing at all.
@@ -72,6 +77,18 @@ export async function* readChatStream(stream: AsyncIterable<any>, provider: stri
     yield { type: "function_call", callId: call.id, name: call.name, arguments: call.arguments };
   }
   yield { type: "completed", responseId: id, text, finishReason, usage };
+}
+
+/** A non-streamed completion as the single chunk that would have streamed it. */
+function asChunk(completion: any): any {
+  const choice = (completion?.choices ?? []).find((c: any) => (c.index ?? 0) === 0);
+  const message = choice?.message ?? {};
+  const delta = {
+    content: message.content,
+    reasoning_content: message.reasoning_content ?? message.reasoning,
+    tool_calls: message.tool_calls?.map((call: any, index: number) => ({ index, ...call })),
+  };
+  return { id: completion?.id, usage: completion?.usage, choices: choice ? [{ index: 0, delta, finish_reason: choice.finish_reason }] : [] };
 }
 
 function fragmentIndex(calls: Map<number, PartialCall>, fragment: any): number {

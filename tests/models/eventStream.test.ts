@@ -1,0 +1,48 @@
+/** The SSE reader the model adapters use instead of the SDK's Stream. */
+import { jsonEvents, SseParser } from "../../src/runner/models/eventStream";
+
+function callAnswering(...chunks: string[]) {
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+      controller.close();
+    },
+  });
+  return { asResponse: async () => new Response(body) };
+}
+
+async function collect(call: ReturnType<typeof callAnswering>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const event of jsonEvents(call, "Test")) out.push(event);
+  return out;
+}
+
+test("messages split anywhere across chunks (even inside a UTF-8 character) come out whole", async () => {
+  const text = 'event: a\ndata: {"n":1,"s":"é"}\n\ndata: {"n":2}\r\n\r\n: a comment\n\ndata: {"n":3}\n\n';
+  const bytes = new TextEncoder().encode(text);
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.slice(0, cut));
+        controller.enqueue(bytes.slice(cut));
+        controller.close();
+      },
+    });
+    expect(await collect({ asResponse: async () => new Response(body) })).toEqual([{ n: 1, s: "é" }, { n: 2 }, { n: 3 }]);
+  }
+});
+
+test("multi-line data is joined with newlines; [DONE] ends the stream", async () => {
+  const parser = new SseParser();
+  expect(parser.push('data: {"a":\ndata: 1}\n\n')).toEqual(['{"a":\n1}']);
+  expect(await collect(callAnswering('data: {"a":1}\n\ndata: [DONE]\n\ndata: {"ignored":true}\n\n'))).toEqual([{ a: 1 }]);
+});
+
+test("a message cut off by the end of the body is dropped", async () => {
+  expect(await collect(callAnswering('data: {"a":1}\n\ndata: {"b":'))).toEqual([{ a: 1 }]);
+});
+
+test("an error payload throws a ModelError naming the provider; malformed data throws JSON.parse's SyntaxError", async () => {
+  await expect(collect(callAnswering('data: {"error":{"message":"overloaded"}}\n\n'))).rejects.toThrow("Test stream error: overloaded");
+  await expect(collect(callAnswering('data: {"a":\n\n'))).rejects.toThrow(SyntaxError);
+});

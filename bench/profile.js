@@ -43,7 +43,7 @@ async function main() {
 }
 
 function runUntilListening(args, env, cwd, nodeFlags) {
-  const child = spawn(process.execPath, [...nodeFlags, ...args], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...nodeFlags, ...args], { cwd, env, stdio: ["ignore", "pipe", "ignore"] });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout.on("data", (d) => {

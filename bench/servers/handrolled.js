@@ -53,4 +53,4 @@ wss.on("connection", (ws) => {
 server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
   process.stdout.write(`listening on ${server.address().port}\n`);
 });
-process.on("SIGTERM", () => process.exit(0));
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => process.exit(0));

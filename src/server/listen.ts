@@ -1,6 +1,6 @@
 /** startServer: one http.Server carrying the Express app and the /ws/chat upgrade handler, with graceful shutdown. */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { KliskError } from "../errors";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
@@ -51,6 +51,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const trust = app.get("trust proxy fn");
   const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust });
   server.on("upgrade", sockets.handleUpgrade);
+  const unused = trackUnusedConnections(server);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => reject(listenError(err, options.port, host)));
@@ -70,7 +71,10 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       await drained;
       await sockets.close();
       // Keep-alive sockets become idle as their last responses end; close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 25);
+      const sweep = setInterval(() => {
+        server.closeIdleConnections();
+        for (const socket of unused) socket.destroy();
+      }, 25);
       const cut = setTimeout(() => server.closeAllConnections(), FLUSH_MS);
       cut.unref();
       await serverClosed;
@@ -80,6 +84,21 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     })());
 
   return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close };
+}
+
+/**
+ * Connections that have not sent a request yet (browsers and undici open spare ones). Node's
+ * closeIdleConnections does not count them as idle, so shutdown would wait on them until the cut.
+ */
+function trackUnusedConnections(server: http.Server): Set<Socket> {
+  const unused = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    unused.add(socket);
+    socket.once("close", () => unused.delete(socket));
+  });
+  server.on("request", (req: http.IncomingMessage) => unused.delete(req.socket as Socket));
+  server.on("upgrade", (req: http.IncomingMessage) => unused.delete(req.socket as Socket));
+  return unused;
 }
 
 /** What a person should type into a browser for this bind address. */

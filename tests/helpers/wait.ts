@@ -26,3 +26,29 @@ export async function readUntil(res: Response, pattern: RegExp, timeoutMs = 5000
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Reads a fetch body step by step: `until` a pattern shows up, then the `rest` to the end. */
+export function bodyReader(res: Response) {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    async until(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`No ${pattern} in the stream within ${timeoutMs} ms; got: ${text.slice(0, 500)}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`Stream ended before ${pattern}; got: ${text.slice(0, 500)}`);
+        text += decoder.decode(value, { stream: true });
+      }
+      return text;
+    },
+    async rest(): Promise<string> {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return text;
+        text += decoder.decode(value, { stream: true });
+      }
+    },
+  };
+}

@@ -60,6 +60,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   if (options.signal?.aborted) onClientAbort();
   const timer = setTimeout(() => run.abort(new ModelError(`The run timed out after ${timeoutS} s`)), timeoutS * 1000);
   timer.unref();
+  // Once the answer is out nothing is left running, and aborting would only cost an error and its listeners.
+  let answered = false;
 
   try {
     let agent = resolveAgent(options.project, options.agentName, options.state);
@@ -133,6 +135,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
           current_agent_name: agent.name,
         };
         const state = options.signState ? options.signState(unsigned) : unsigned;
+        answered = true;
         yield { type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state };
         return;
       }
@@ -161,7 +164,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onClientAbort);
-    if (!run.signal.aborted) run.abort(new AbortedError());
+    if (!answered && !run.signal.aborted) run.abort(new AbortedError());
   }
 }
 

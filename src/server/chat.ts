@@ -60,10 +60,20 @@ async function answerJson(res: Response, events: AsyncIterable<ChatEvent>, contr
   }
   if (res.destroyed) return;
   if (last?.type === "done") {
-    res.json({ response: last.data, state: last.state, done: true });
+    sendJson(res, 200, { response: last.data, state: last.state, done: true });
   } else if (last?.type === "error") {
-    res.status(statusOfError(last)).json({ error: last.data });
+    sendJson(res, statusOfError(last), { error: last.data });
   } else {
     throw new Error("runChat ended without a done or error event");
   }
+}
+
+/**
+ * res.json() without Express's send() machinery (ETag, freshness and charset checks run on every call);
+ * a chat answer is never cached. Headers already set (CORS, X-Request-Id) are kept by writeHead.
+ */
+function sendJson(res: Response, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(json) });
+  res.end(json);
 }

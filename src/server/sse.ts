@@ -35,40 +35,82 @@ export async function writeSse(res: Response, events: AsyncIterable<ChatEvent>, 
   });
   res.flushHeaders();
 
-  let writing = Promise.resolve();
-  const write = (chunk: string): Promise<void> => {
-    writing = writing.then(() => (closed || res.destroyed ? undefined : writeChunk(res, chunk)));
-    return writing;
-  };
-  const heartbeat = setInterval(() => void write(PING), options.heartbeatMs ?? HEARTBEAT_MS);
+  const out = new FrameWriter(res);
+  const heartbeat = setInterval(() => out.write(PING), options.heartbeatMs ?? HEARTBEAT_MS);
   heartbeat.unref();
 
   try {
     for await (const event of events) {
       if (closed) break;
-      await write(`data: ${JSON.stringify(event)}\n\n`);
+      out.write(frame(event));
+      if (out.backpressure) await out.backpressure;
     }
   } catch (err) {
     // runChat is meant never to throw; if it does, the client still gets a well-formed ending.
     log(`SSE stream failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    await write(`data: ${JSON.stringify({ type: "error", data: "Internal server error" })}\n\n`);
+    out.write(frame({ type: "error", data: "Internal server error" }));
   } finally {
     clearInterval(heartbeat);
-    await write("data: [DONE]\n\n");
-    res.end();
+    out.write("data: [DONE]\n\n");
+    out.end();
   }
 }
 
-/** Writes and, when the socket buffer is full, waits for 'drain' (or for the client to go away). */
-function writeChunk(res: Response, chunk: string): Promise<void> {
-  if (res.write(chunk)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
-    };
-    res.on("drain", done);
-    res.on("close", done);
-  });
+const TOKEN_PREFIX = 'data: {"type":"token","data":';
+
+/** One event as an SSE frame. Tokens, nearly every frame, skip serialising the constant part. */
+export function frame(event: ChatEvent): string {
+  if (event.type === "token") return `${TOKEN_PREFIX}${JSON.stringify(event.data)}}\n\n`;
+  return `data: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * Coalesces the frames of one tick into one socket write. A provider often delivers many tokens in one
+ * network chunk; written one by one, each is a syscall and a chunk header of its own. The first frame of
+ * a tick still leaves at once, so the first token is never held back.
+ */
+class FrameWriter {
+  private pending = "";
+  private flushScheduled = false;
+  /** Set while the client is not keeping up: wait for it before producing more (never buffer without end). */
+  backpressure: Promise<void> | undefined;
+
+  constructor(private readonly res: Response) {}
+
+  write(chunk: string): void {
+    if (this.res.destroyed) return;
+    if (this.flushScheduled) {
+      this.pending += chunk;
+      return;
+    }
+    this.flushScheduled = true;
+    process.nextTick(this.flush);
+    this.send(chunk);
+  }
+
+  end(): void {
+    this.flush();
+    this.res.end();
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const chunk = this.pending;
+    this.pending = "";
+    if (chunk !== "" && !this.res.destroyed) this.send(chunk);
+  };
+
+  private send(chunk: string): void {
+    if (this.res.write(chunk) || this.backpressure) return;
+    this.backpressure = new Promise((resolve) => {
+      const done = () => {
+        this.res.off("drain", done);
+        this.res.off("close", done);
+        this.backpressure = undefined;
+        resolve();
+      };
+      this.res.on("drain", done);
+      this.res.on("close", done);
+    });
+  }
 }

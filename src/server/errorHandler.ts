@@ -18,7 +18,8 @@ export function errorHandler(log: (message: string) => void): ErrorRequestHandle
       return;
     }
     const { status, message } = classify(err);
-    if (status >= 500) log(`Unhandled error on ${req.method} ${req.path}: ${describe(err)}`);
+    // A RequestError (busy, shutting down) is an answer we chose, not a failure to log.
+    if (status >= 500 && !(err instanceof RequestError)) log(`Unhandled error on ${req.method} ${req.path}: ${describe(err)}`);
     res.status(status).json({ error: message });
     void next;
   };

@@ -55,6 +55,4 @@ export const log = {
   info: (fields: Fields, message: string) => logger().info(fields, message),
   warn: (fields: Fields, message: string) => logger().warn(fields, message),
   error: (fields: Fields, message: string) => logger().error(fields, message),
-  /** For hot paths: skip building fields when nobody would see them. */
-  enabled: (level: Exclude<LogLevel, "silent">) => logger().isLevelEnabled(level),
 };

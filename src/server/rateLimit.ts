@@ -7,7 +7,6 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { RequestHandler } from "express";
-import { ipKeyGenerator, MemoryStore, rateLimit } from "express-rate-limit";
 import proxyAddr from "proxy-addr";
 import { log } from "../log";
 import { keyFromHeaders, type ApiKeys } from "./auth";
@@ -25,6 +24,8 @@ export interface RateLimiter {
 export type TrustFn = (address: string, hop: number) => boolean;
 
 export function createRateLimiter(options: { windowMs: number; max: number }, keys: ApiKeys): RateLimiter {
+  // Loaded only when rate limiting is on: it (and its IPv6 helpers) is a good part of start-up otherwise.
+  const { ipKeyGenerator, MemoryStore, rateLimit } = require("express-rate-limit") as typeof import("express-rate-limit");
   const { windowMs, max } = options;
   const store = new MemoryStore();
   const seconds = Math.ceil(windowMs / 1000);

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import type { WebSocket, WebSocketServer } from "ws";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
 import type { StateSigner } from "../runner/stateSigning";
@@ -43,13 +43,21 @@ export interface ChatSocketServer {
 export function chatSocketServer(project: Project, options: ChatSocketOptions): ChatSocketServer {
   const { keys, limits, runs, log, signer, rateLimiter } = options;
   const trust = options.trust ?? (() => false);
-  // A frame over maxPayload closes the socket with 1009 (Message Too Big) before we ever buffer it whole.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes });
+  // ws is loaded at the first upgrade, so a server that never sees a WebSocket does not pay for it at start-up.
+  let wss: WebSocketServer | undefined;
+  const server = (): WebSocketServer => {
+    if (wss) return wss;
+    const { WebSocketServer } = require("ws") as typeof import("ws");
+    // A frame over maxPayload closes the socket with 1009 (Message Too Big) before we ever buffer it whole.
+    wss = new WebSocketServer({ noServer: true, maxPayload: limits.wsMaxPayloadBytes });
+    wss.on("connection", onConnection);
+    return wss;
+  };
 
   // Pings find peers that vanished without a close (sleeping laptops, dropped NATs) so their turns are aborted.
   const alive = new WeakSet<WebSocket>();
   const heartbeat = setInterval(() => {
-    for (const client of wss.clients) {
+    for (const client of wss?.clients ?? []) {
       if (!alive.has(client)) {
         client.terminate();
         continue;
@@ -60,7 +68,7 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
   }, options.pingIntervalMs ?? PING_INTERVAL_MS);
   heartbeat.unref();
 
-  wss.on("connection", (ws: WebSocket, req: IncomingMessage) => {
+  function onConnection(ws: WebSocket, req: IncomingMessage): void {
     alive.add(ws);
     ws.on("pong", () => alive.add(ws));
     const reqId = requestIdFrom(req.headers["x-request-id"]);
@@ -72,7 +80,7 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
       // Accept first: a browser cannot read an HTTP 401 on an upgrade, but it can read this frame and code.
       ws.send(JSON.stringify({ type: "auth_error", data: INVALID_KEY_MESSAGE }), () => ws.close(CLOSE_AUTH_FAILED, INVALID_KEY_MESSAGE));
     }
-  });
+  }
 
   function openSession(ws: WebSocket, req: IncomingMessage, key: string | undefined, reqId: string): ChatSession {
     const rateLimit = rateLimiter ? { limiter: rateLimiter, budget: rateLimiter.budgetFor(key, clientAddress(req, trust)) } : undefined;
@@ -84,16 +92,19 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
       socket.on("error", () => socket.destroy());
       if (pathOf(req) !== WS_PATH) return reject(socket, 404, "Not Found");
       if (runs.closing) return reject(socket, 503, "Service Unavailable");
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+      const wsServer = server();
+      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
     },
     close() {
       clearInterval(heartbeat);
-      for (const client of wss.clients) client.close(CLOSE_GOING_AWAY, "Server shutting down");
+      if (!wss) return Promise.resolve();
+      const wsServer = wss;
+      for (const client of wsServer.clients) client.close(CLOSE_GOING_AWAY, "Server shutting down");
       return new Promise((resolve) => {
         // Clients that never answer the close handshake are cut so shutdown cannot hang on them.
-        const timer = setTimeout(() => wss.clients.forEach((c) => c.terminate()), 2000);
+        const timer = setTimeout(() => wsServer.clients.forEach((c) => c.terminate()), 2000);
         timer.unref();
-        wss.close(() => {
+        wsServer.close(() => {
           clearTimeout(timer);
           resolve();
         });

@@ -3,7 +3,7 @@
  * (`clear`, `restore`) are queued with the turns so they apply in the order sent; `cancel` acts at once.
  * Nothing a client sends may throw out of a handler: bad frames get an `error` frame and the socket stays open.
  */
-import { WebSocket, type RawData } from "ws";
+import type { RawData, WebSocket } from "ws";
 import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
@@ -143,7 +143,7 @@ export class ChatSession {
   }
 
   private send(payload: ChatEvent | { type: "error"; data: string }): Promise<void> {
-    if (this.ws.readyState !== WebSocket.OPEN) return Promise.resolve();
+    if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
     const data = JSON.stringify(payload);
     if (this.ws.bufferedAmount < HIGH_WATER_BYTES) {
       this.ws.send(data);

@@ -202,6 +202,18 @@ describe("shutdown with runs in flight", () => {
     agent.destroy();
   });
 
+  test("a JSON-mode run still going at the timeout answers 503 'Server shutting down'", async () => {
+    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", log: () => {}, shutdownTimeoutMs: 200 });
+    fake().enqueue({ hang: true });
+    const pending = postChat(drainServer.url, { message: "long", stream: false });
+    await fake().waitForRequests(1);
+    const closed = drainServer.close();
+    const res = await pending;
+    expect([res.status, await json(res)]).toEqual([503, { error: "Server shutting down" }]);
+    await withinASecond(() => fake().requests[0].aborted, "upstream abort");
+    await closed;
+  });
+
   test("a WebSocket turn in flight at the timeout gets an error frame 'Server shutting down', then 1001", async () => {
     const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", log: () => {}, shutdownTimeoutMs: 200 });
     fake().enqueue({ hang: true });

@@ -1,4 +1,5 @@
 /** `klisk serve [dir]`: load the project, start the HTTP + WebSocket server, print where it listens. */
+import cluster from "node:cluster";
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
@@ -6,6 +7,7 @@ import { ConfigError } from "../errors";
 import { configureLogger, isLogLevel, log, LOG_LEVELS } from "../log";
 import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
+import { parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import { printWarnings, reportError, styleFor } from "./output";
 
@@ -21,6 +23,8 @@ export interface ServeOptions {
   /** Raw --shutdown-timeout (seconds) and --log-level flag values. */
   shutdownTimeout?: string;
   logLevel?: string;
+  /** Raw --workers value: under it this process is one worker of a cluster (see server/cluster.ts). */
+  workers?: string;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WriteStream;
 }
@@ -34,9 +38,13 @@ export function registerServe(program: Command): Command {
     .option("--host <h>", `host to bind (default: $HOST, server.host, then ${DEFAULT_HOST})`)
     .option("--shutdown-timeout <s>", `on SIGTERM/SIGINT, seconds runs in progress get to finish (default: ${DEFAULT_SHUTDOWN_TIMEOUT_S})`)
     .option("--log-level <level>", `${LOG_LEVELS.join("|")} (default: $KLISK_LOG_LEVEL, then info)`)
-    .action(async (dir: string, opts: { port?: string; host?: string; shutdownTimeout?: string; logLevel?: string }) => {
+    .option("--workers <n>", "processes sharing the port, restarted if they crash: a number, or auto for one per core (default: 1)")
+    .action(async (dir: string, opts: { port?: string; host?: string; shutdownTimeout?: string; logLevel?: string; workers?: string }) => {
       let running: RunningServer;
       try {
+        const workers = workerCount(opts.workers);
+        // The primary only supervises: each worker runs this same command and serves (cluster.isWorker).
+        if (workers > 1 && cluster.isPrimary) process.exit(await runPrimary(workers));
         running = await serve({ cwd: process.cwd(), dir, ...opts });
       } catch (err) {
         // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
@@ -68,9 +76,19 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   printWarnings(project.warnings, options.stderr ?? process.stderr);
   // The project's .env may set KLISK_LOG_LEVEL; the flag (applied above) still wins.
   if (options.logLevel === undefined) configureLogger();
-  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000 });
-  printBanner(project, running, out);
+  const worker = cluster.isWorker ? cluster.worker : undefined;
+  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id });
+  // One banner per cluster (its first worker), not one per process.
+  if (!worker || worker.id === 1) printBanner(project, running, out, workerCount(options.workers));
+  if (worker) process.send?.(READY_MESSAGE);
   return running;
+}
+
+function workerCount(raw: string | undefined): number {
+  if (raw === undefined) return 1;
+  const workers = parseWorkers(raw);
+  if (workers === undefined) throw new ConfigError(`Invalid --workers ${JSON.stringify(raw)}: use a whole number of 1 or more, or auto (one per core).`);
+  return workers;
 }
 
 function envPort(): number | undefined {
@@ -101,7 +119,7 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value !== undefined && value.trim() !== "" ? value.trim() : undefined;
 }
 
-function printBanner(project: Project, running: RunningServer, out: NodeJS.WriteStream): void {
+function printBanner(project: Project, running: RunningServer, out: NodeJS.WriteStream, workers: number): void {
   const style = styleFor(out);
   const ws = running.url.replace(/^http/, "ws");
   const agents = project.agents.map((a, i) => `${style.bold(a.name)} ${style.dim(`(${a.model})`)}${i === 0 ? style.dim(" default") : ""}`);
@@ -114,6 +132,7 @@ function printBanner(project: Project, running: RunningServer, out: NodeJS.Write
     `  Agents: ${agents.join(", ")}`,
     `  Endpoints: POST ${running.url}/api/chat · ${ws}/ws/chat · GET ${running.url}/health`,
     `  Auth: ${auth}`,
+    ...(workers > 1 ? [`  Workers: ${workers} ${style.dim("(processes sharing the port, restarted if they crash)")}`] : []),
     style.dim("  Press Ctrl+C to stop"),
   ];
   out.write(`${lines.join("\n")}\n`);
@@ -139,4 +158,9 @@ function stopOnSignals(running: RunningServer): void {
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // A cluster worker is asked to drain by its primary. The terminal's Ctrl+C may have reached it directly
+  // too: the message is then not a second signal.
+  process.on("message", (message) => {
+    if (message === SHUTDOWN_MESSAGE && !stopping) stop("SIGTERM");
+  });
 }

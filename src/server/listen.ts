@@ -6,6 +6,7 @@ import { log as logger } from "../log";
 import type { Project } from "../project/project";
 import { STATE_SECRET_ENV, stateSigner } from "../runner/stateSigning";
 import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app";
+import { WORKER_HEADER } from "./cluster";
 import { loadApiKeys, type ApiKeys } from "./auth";
 import { resolveServerLimits } from "./limits";
 import { RunRegistry } from "./runs";
@@ -22,6 +23,8 @@ export interface ListenOptions {
   log?: Logger;
   /** How long close() lets runs in progress finish before aborting them ("Server shutting down"). */
   shutdownTimeoutMs?: number;
+  /** Under `klisk serve --workers`: this worker's id, sent back in the X-Klisk-Worker header. */
+  workerId?: number;
 }
 
 export interface RunningServer {
@@ -48,6 +51,10 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null });
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
   const server = http.createServer({ noDelay: true }, app);
+  if (options.workerId !== undefined) {
+    const id = String(options.workerId);
+    server.prependListener("request", (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader(WORKER_HEADER, id));
+  }
   const trust = app.get("trust proxy fn");
   const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust });
   server.on("upgrade", sockets.handleUpgrade);

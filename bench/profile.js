@@ -30,7 +30,7 @@ async function main() {
     const server = { kind, pid: child.child.pid, url: `http://127.0.0.1:${child.port}` };
     await load(server, { body: what === "json" ? JSON_BODY : STREAM_BODY, duration: 2 });
     const result = await load(server, { body: what === "json" ? JSON_BODY : STREAM_BODY, duration: Number(seconds) });
-    process.stdout.write(`${kind} ${what}: ${result.rps.toFixed(0)} req/s, ${result.cpuUsPerReq.toFixed(0)} µs CPU per request\n`);
+    process.stdout.write(`${kind} ${what}: ${result.rps.toFixed(0)} req/s, ${result.cpuUsPerReq.toFixed(0)} µs CPU per request (${Math.round(result.rps * Number(seconds))} requests)\n`);
   }
   // SIGINT lets Node write the profile on the way out.
   await new Promise((resolve) => {

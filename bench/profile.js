@@ -25,7 +25,7 @@ async function main() {
     // A first start warms jiti's cache, as in the benchmark's cold start.
     await runUntilListening(script, env, project, []);
   }
-  const child = await runUntilListening(script, env, project, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, "--cpu-prof-interval=100"]);
+  const child = await runUntilListening(script, env, project, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL_US ?? 100}`]);
   if (what !== "start") {
     const server = { kind, pid: child.child.pid, url: `http://127.0.0.1:${child.port}` };
     await load(server, { body: what === "json" ? JSON_BODY : STREAM_BODY, duration: 2 });

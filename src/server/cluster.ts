@@ -8,8 +8,10 @@ import cluster, { type Worker } from "node:cluster";
 import os from "node:os";
 import { log } from "../log";
 
-/** Worker → primary: listening. Primary → worker: drain and exit (a message, so a worker that also got the
- * terminal's SIGINT does not take it for a second, "exit now" signal). */
+/**
+ * Worker → primary: listening. Primary → worker: drain and exit; a message, not a signal, so a worker that
+ * also got the terminal's Ctrl+C does not take it for a second, "exit now" signal.
+ */
 export const READY_MESSAGE = "klisk:ready";
 export const SHUTDOWN_MESSAGE = "klisk:shutdown";
 
@@ -70,7 +72,7 @@ export function runPrimary(workers: number): Promise<number> {
       stopping = true;
       for (const worker of live) {
         // A worker still starting has no drain to do (and may not listen for the message yet).
-        if (ready.has(worker)) worker.send(SHUTDOWN_MESSAGE);
+        if (ready.has(worker) && worker.isConnected()) worker.send(SHUTDOWN_MESSAGE);
         else worker.process.kill("SIGTERM");
       }
     };

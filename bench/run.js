@@ -50,7 +50,7 @@ function parseArgs(argv) {
     quick,
     servers: SERVERS.filter((s) => only.includes(s)),
     duration: quick ? 2 : 6,
-    warmUpSeconds: quick ? 1 : 2,
+    warmUpSeconds: quick ? 1 : 4,
     sequential: quick ? 20 : 50,
     streams: quick ? 200 : 1000,
     sockets: quick ? 500 : 5000,

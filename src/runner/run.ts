@@ -22,8 +22,6 @@ export interface RunChatOptions {
   signal?: AbortSignal;
   /** Applied once to the final state (the server signs it with KLISK_STATE_SECRET). */
   signState?: (state: ChatState) => ChatState;
-  /** false when only the final `done`/`error` matters (JSON mode): models may then answer in one piece. */
-  stream?: boolean;
 }
 
 export const DEFAULT_MAX_TURNS = 10;
@@ -96,7 +94,6 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         builtinTools: agent.builtinToolConfigs,
         settings: agent.modelSettings,
         signal: run.signal,
-        stream: options.stream,
       })) {
         if (event.type === "text_delta") {
           streamedText = true;

@@ -1,6 +1,7 @@
 /**
- * JSON mode (stream:false) asks the upstream for one non-streamed answer on both APIs, so a JSON client does
- * not pay for parsing a token stream it never sees. Tool turns, hand-offs and failures work the same.
+ * JSON mode (stream:false) runs the same streaming runner as SSE and WebSocket: the upstream is always
+ * streamed (providers and gateways all speak the stream), and the reply is the run's final message.
+ * Tool turns, hand-offs and failures work the same on both APIs.
  */
 import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
@@ -25,14 +26,13 @@ afterAll(async () => {
   await server.close();
 });
 
-test.each(["Responses", "Chat"])("%s: a tool turn then the answer, each upstream call non-streamed", async (agent) => {
+test.each(["Responses", "Chat"])("%s: a tool turn then the answer, each upstream call streamed", async (agent) => {
   fake().enqueue({ toolCalls: [{ name: "add", arguments: { a: 2, b: 3 } }] }, { text: "It is 5." });
   const res = await postChat(server.url, { message: "2+3?", stream: false, agent_name: agent });
   expect(res.status).toBe(200);
   const body = await json(res);
   expect(body).toMatchObject({ response: "It is 5.", done: true, state: { current_agent_name: agent } });
-  expect(fake().requests.map((r) => r.body.stream)).toEqual([false, false]);
-  expect(fake().requests[0].body).not.toHaveProperty("stream_options");
+  expect(fake().requests.map((r) => r.body.stream)).toEqual([true, true]);
   // The tool's output went back to the model on the second call.
   expect(JSON.stringify(fake().requests[1].body)).toContain('"5"');
 });
@@ -44,7 +44,7 @@ test("a hand-off from a Responses agent to a Chat agent in JSON mode", async () 
   expect(fake().requests.map((r) => r.path)).toEqual(["/v1/responses", "/v1/chat/completions"]);
 });
 
-test("a failed non-streamed response is a 502 with the provider's message", async () => {
+test("a failed response is a 502 with the provider's message", async () => {
   fake().enqueue({ fail: "model overloaded" });
   const res = await postChat(server.url, { message: "hi", stream: false });
   expect(res.status).toBe(502);

@@ -1,5 +1,5 @@
 /**
- * Chat Completions adapter (OpenAI-compatible providers): a streamed (or, for JSON mode, plain)
+ * Chat Completions adapter (OpenAI-compatible providers): a streamed
  * `chat.completions.create` call → ModelEvents. Chat has no server-side conversation, so every request
  * carries the whole conversation.
  */
@@ -27,11 +27,7 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
         throw new ConfigError(`Hosted tools (${request.builtinTools.map((t) => t.type).join(", ")}) need an OpenAI Responses model; ${provider} '${name}' speaks Chat Completions.`);
       }
       const body = buildBody(name, request);
-      // JSON mode needs only the final answer: one non-streamed call, read as the one chunk that streams it.
-      const chunks =
-        request.stream === false
-          ? [asChunk(await client.chat.completions.create({ ...body, stream: false, stream_options: undefined } as any, { signal: request.signal }))]
-          : jsonEvents(client.chat.completions.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
+      const chunks = jsonEvents(client.chat.completions.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
       yield* readChatStream(chunks, provider, request.signal);
     },
   };
@@ -77,18 +73,6 @@ export async function* readChatStream(stream: AsyncIterable<any> | Iterable<any>
     yield { type: "function_call", callId: call.id, name: call.name, arguments: call.arguments };
   }
   yield { type: "completed", responseId: id, text, finishReason, usage };
-}
-
-/** A non-streamed completion as the single chunk that would have streamed it. */
-function asChunk(completion: any): any {
-  const choice = (completion?.choices ?? []).find((c: any) => (c.index ?? 0) === 0);
-  const message = choice?.message ?? {};
-  const delta = {
-    content: message.content,
-    reasoning_content: message.reasoning_content ?? message.reasoning,
-    tool_calls: message.tool_calls?.map((call: any, index: number) => ({ index, ...call })),
-  };
-  return { id: completion?.id, usage: completion?.usage, choices: choice ? [{ index: 0, delta, finish_reason: choice.finish_reason }] : [] };
 }
 
 function fragmentIndex(calls: Map<number, PartialCall>, fragment: any): number {

@@ -38,11 +38,6 @@ export interface ModelRequest {
   builtinTools: readonly BuiltinToolConfig[];
   settings: Readonly<ModelSettings>;
   signal: AbortSignal;
-  /**
-   * false: the caller needs only the final result (JSON mode), so the adapter may make one non-streamed
-   * call. The events are the same, except that text may arrive in `completed` alone.
-   */
-  stream?: boolean;
 }
 
 export interface Usage {

@@ -1,4 +1,4 @@
-/** OpenAI Responses API adapter: a streamed (or, for JSON mode, plain) `responses.create` call → ModelEvents. */
+/** OpenAI Responses API adapter: a streamed `responses.create` call → ModelEvents. */
 import type OpenAI from "openai";
 import { ModelError } from "../../errors";
 import { jsonEvents, type RawResponseCall } from "./eventStream";
@@ -15,12 +15,7 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
     api: "responses",
     async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
       const body = buildBody(name, request);
-      // A caller that needs only the final answer (JSON mode) gets one non-streamed call, read as the event
-      // that ends a stream; its text then arrives in `completed` alone.
-      const stream =
-        request.stream === false
-          ? [finalEvent(await client.responses.create({ ...body, stream: false } as any, { signal: request.signal }))]
-          : jsonEvents(client.responses.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
+      const stream = jsonEvents(client.responses.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
       // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
       const emitted = new Set<string>();
       const fromItem = (item: any): ModelEvent | undefined => {
@@ -94,12 +89,6 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
       throw new ModelError(`The ${provider} stream ended before the response completed`);
     },
   };
-}
-
-/** A non-streamed Response as the stream event that would have carried it. */
-function finalEvent(response: any): any {
-  const type = response?.status === "failed" ? "response.failed" : response?.status === "incomplete" ? "response.incomplete" : "response.completed";
-  return { type, response };
 }
 
 function functionCall(item: any): ModelEvent {

@@ -20,6 +20,8 @@ export interface RunChatOptions {
   state?: ChatState;
   /** Aborts the model request and signals the tools. An AbortedError reason becomes the error event's text. */
   signal?: AbortSignal;
+  /** false when only the final `done`/`error` matters (JSON mode): models may then answer in one piece. */
+  stream?: boolean;
   /** Applied once to the final state (the server signs it with KLISK_STATE_SECRET). */
   signState?: (state: ChatState) => ChatState;
 }
@@ -94,6 +96,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         builtinTools: agent.builtinToolConfigs,
         settings: agent.modelSettings,
         signal: run.signal,
+        stream: options.stream,
       })) {
         if (event.type === "text_delta") {
           streamedText = true;

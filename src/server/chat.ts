@@ -39,6 +39,7 @@ export function chatRoute(project: Project, { limits, runs, log, signer }: ChatR
         state: request.state,
         signal: controller.signal,
         signState,
+        stream: request.stream,
       });
       if (request.stream) await writeSse(res, events, { controller, log, heartbeatMs: limits.sseHeartbeatMs });
       else await answerJson(res, events, controller);

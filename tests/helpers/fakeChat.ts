@@ -41,7 +41,7 @@ export async function playChatTurn(turn: FakeTurn, body: any, rec: RecordedReque
   const outChars = text.join("").length + reasoning.join("").length + calls.reduce((n, c) => n + c.args.length, 0);
   const usage = { prompt_tokens: tokens(promptChars), completion_tokens: tokens(outChars), total_tokens: tokens(promptChars) + tokens(outChars) };
 
-  if (body.stream !== true) {
+  if (body.stream !== true && !turn.alwaysStream) {
     const message: Record<string, unknown> = { role: "assistant", content: text.length ? text.join("") : null, refusal: null };
     if (calls.length) message.tool_calls = calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.args } }));
     return sendJson(res, 200, { id, object: "chat.completion", created, model, choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }], usage });

@@ -223,9 +223,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       const { status, message, headers } = turn.httpError;
       return sendJson(res, status, errorBody(status, message ?? `Fake error ${status}`), headers);
     }
-    if (turn.hang && body.stream !== true) return; // non-streamed hang: simply never answer
+    const stream = body.stream === true || turn.alwaysStream === true;
+    if (turn.hang && !stream) return; // non-streamed hang: simply never answer
     if (chat) return playChatTurn(turn, body, rec, res, sleep);
-    await playTurn(turn, body, rec, res, body.stream === true);
+    await playTurn(turn, body, rec, res, stream);
   }
 
   const server = http.createServer((req, res) => {

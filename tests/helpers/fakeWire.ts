@@ -31,6 +31,8 @@ export interface FakeTurn {
   httpError?: { status: number; message?: string; headers?: Record<string, string> };
   /** Delay between stream events, ms (default 0). */
   delayMs?: number;
+  /** Stream even when the request asked for `stream: false`, like servers that only speak the stream. */
+  alwaysStream?: boolean;
   /** Send headers and the first events, then never finish (for abort tests). */
   hang?: boolean;
   /** Emit `response.failed` with this message instead of completing (Chat: an `{"error":...}` chunk). */

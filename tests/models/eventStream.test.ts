@@ -46,3 +46,17 @@ test("an error payload throws a ModelError naming the provider; malformed data t
   await expect(collect(callAnswering('data: {"error":{"message":"overloaded"}}\n\n'))).rejects.toThrow("Test stream error: overloaded");
   await expect(collect(callAnswering('data: {"a":\n\n'))).rejects.toThrow(SyntaxError);
 });
+
+test("a plain JSON answer (Content-Type application/json) comes out as the one event asEvent makes of it", async () => {
+  const call = { asResponse: async () => new Response('{"id":"resp_1","status":"completed"}', { headers: { "content-type": "application/json; charset=utf-8" } }) };
+  const out: unknown[] = [];
+  for await (const event of jsonEvents(call, "Test", (answer) => ({ type: "wrapped", answer }))) out.push(event);
+  expect(out).toEqual([{ type: "wrapped", answer: { id: "resp_1", status: "completed" } }]);
+});
+
+test("an event stream is read as a stream whatever was asked", async () => {
+  const call = { asResponse: async () => new Response('data: {"n":1}\n\ndata: [DONE]\n\n', { headers: { "content-type": "text/event-stream" } }) };
+  const out: unknown[] = [];
+  for await (const event of jsonEvents(call, "Test", () => "never")) out.push(event);
+  expect(out).toEqual([{ n: 1 }]);
+});

@@ -1,7 +1,7 @@
 /**
- * JSON mode (stream:false) runs the same streaming runner as SSE and WebSocket: the upstream is always
- * streamed (providers and gateways all speak the stream), and the reply is the run's final message.
- * Tool turns, hand-offs and failures work the same on both APIs.
+ * JSON mode (stream:false) runs the same runner as SSE and WebSocket but asks the upstream for one plain
+ * answer on both APIs, so a JSON client does not pay for parsing a token stream it never sees. An upstream
+ * that streams anyway is still read. Tool turns, hand-offs and failures work the same.
  */
 import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
@@ -26,13 +26,14 @@ afterAll(async () => {
   await server.close();
 });
 
-test.each(["Responses", "Chat"])("%s: a tool turn then the answer, each upstream call streamed", async (agent) => {
+test.each(["Responses", "Chat"])("%s: a tool turn then the answer, each upstream call plain (non-streamed)", async (agent) => {
   fake().enqueue({ toolCalls: [{ name: "add", arguments: { a: 2, b: 3 } }] }, { text: "It is 5." });
   const res = await postChat(server.url, { message: "2+3?", stream: false, agent_name: agent });
   expect(res.status).toBe(200);
   const body = await json(res);
   expect(body).toMatchObject({ response: "It is 5.", done: true, state: { current_agent_name: agent } });
-  expect(fake().requests.map((r) => r.body.stream)).toEqual([true, true]);
+  expect(fake().requests.map((r) => r.body.stream)).toEqual([false, false]);
+  expect(fake().requests[0].body).not.toHaveProperty("stream_options");
   // The tool's output went back to the model on the second call.
   expect(JSON.stringify(fake().requests[1].body)).toContain('"5"');
 });
@@ -55,4 +56,12 @@ test("streaming requests still stream from the upstream", async () => {
   const res = await postChat(server.url, { message: "hi" });
   await res.text();
   expect(fake().requests[0].body.stream).toBe(true);
+});
+
+test.each(["Responses", "Chat"])("%s: an upstream that streams although JSON mode asked for a plain answer is still read", async (agent) => {
+  fake().enqueue({ alwaysStream: true, toolCalls: [{ name: "add", arguments: { a: 1, b: 1 } }] }, { alwaysStream: true, reasoning: "hmm", text: "It is 2." });
+  const res = await postChat(server.url, { message: "1+1?", stream: false, agent_name: agent });
+  expect(res.status).toBe(200);
+  expect(await json(res)).toMatchObject({ response: "It is 2.", done: true, state: { current_agent_name: agent } });
+  expect(fake().requests.map((r) => r.body.stream)).toEqual([false, false]);
 });

@@ -27,7 +27,10 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
         throw new ConfigError(`Hosted tools (${request.builtinTools.map((t) => t.type).join(", ")}) need an OpenAI Responses model; ${provider} '${name}' speaks Chat Completions.`);
       }
       const body = buildBody(name, request);
-      const chunks = jsonEvents(client.chat.completions.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
+      // JSON mode needs no deltas: it asks for one plain answer, read as the chunk that would have streamed it.
+      const plain = request.stream === false ? { ...body, stream: false, stream_options: undefined } : body;
+      const call = client.chat.completions.create(plain as any, { signal: request.signal });
+      const chunks = jsonEvents(call as unknown as RawResponseCall, provider, asChunk);
       yield* readChatStream(chunks, provider, request.signal);
     },
   };
@@ -73,6 +76,18 @@ export async function* readChatStream(stream: AsyncIterable<any> | Iterable<any>
     yield { type: "function_call", callId: call.id, name: call.name, arguments: call.arguments };
   }
   yield { type: "completed", responseId: id, text, finishReason, usage };
+}
+
+/** A plain completion as the single chunk that would have streamed it. */
+function asChunk(completion: any): any {
+  const choice = (completion?.choices ?? []).find((c: any) => (c.index ?? 0) === 0);
+  const message = choice?.message ?? {};
+  const delta = {
+    content: message.content,
+    reasoning_content: message.reasoning_content ?? message.reasoning,
+    tool_calls: message.tool_calls?.map((call: any, index: number) => ({ index, ...call })),
+  };
+  return { id: completion?.id, usage: completion?.usage, choices: choice ? [{ index: 0, delta, finish_reason: choice.finish_reason }] : [] };
 }
 
 function fragmentIndex(calls: Map<number, PartialCall>, fragment: any): number {

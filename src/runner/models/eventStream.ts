@@ -16,9 +16,18 @@ export interface RawResponseCall {
  * The `data:` payloads of an SSE body, JSON-parsed, until `[DONE]` or the end of the body. Like the SDK's
  * Stream: a payload with an `error` member is a failure sent inside the stream, and a payload that is not
  * JSON throws the SyntaxError of JSON.parse.
+ *
+ * The body's Content-Type decides how it is read, not what was asked: a plain JSON answer (JSON mode asks
+ * for one) comes out as the single event `asEvent` makes of it, and a server that streams whatever it was
+ * asked is still read as a stream.
  */
-export async function* jsonEvents(call: RawResponseCall, provider: string): AsyncGenerator<any> {
+export async function* jsonEvents(call: RawResponseCall, provider: string, asEvent: (answer: any) => any = (a) => a): AsyncGenerator<any> {
   const response = await call.asResponse();
+  const contentType = response.headers.get("content-type") ?? "";
+  if (contentType.includes("application/json")) {
+    yield asEvent(await response.json());
+    return;
+  }
   if (!response.body) throw new ModelError(`${provider} answered a streamed request without a body`);
   const decoder = new TextDecoder();
   const parser = new SseParser();

@@ -38,6 +38,11 @@ export interface ModelRequest {
   builtinTools: readonly BuiltinToolConfig[];
   settings: Readonly<ModelSettings>;
   signal: AbortSignal;
+  /**
+   * false: only the final result matters (JSON mode), so the adapter asks for a plain answer; an upstream
+   * that streams anyway is still read. The events are the same, but text may come in `completed` alone.
+   */
+  stream?: boolean;
 }
 
 export interface Usage {

@@ -15,7 +15,9 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
     api: "responses",
     async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
       const body = buildBody(name, request);
-      const stream = jsonEvents(client.responses.create(body as any, { signal: request.signal }) as unknown as RawResponseCall, provider);
+      // JSON mode needs no deltas: it asks for one plain answer, read as the event that would end a stream.
+      const call = client.responses.create(request.stream === false ? { ...body, stream: false } : (body as any), { signal: request.signal });
+      const stream = jsonEvents(call as unknown as RawResponseCall, provider, finalEvent);
       // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
       const emitted = new Set<string>();
       const fromItem = (item: any): ModelEvent | undefined => {
@@ -89,6 +91,12 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
       throw new ModelError(`The ${provider} stream ended before the response completed`);
     },
   };
+}
+
+/** A plain Response as the stream event that would have carried it. */
+function finalEvent(response: any): any {
+  const type = response?.status === "failed" ? "response.failed" : response?.status === "incomplete" ? "response.incomplete" : "response.completed";
+  return { type, response };
 }
 
 function functionCall(item: any): ModelEvent {

@@ -62,11 +62,18 @@ export function serve(project: Project, options: { log?: (m: string) => void } =
 
 const KEY_VARS = ["KLISK_API_KEY", "KLISK_CHAT_KEY", "KLISK_WIDGET_KEY"];
 
+export interface FakeEnvOptions {
+  /** Provider presets (e.g. "GROQ") pointed at the fake: <P>_BASE_URL = fake.url, <P>_API_KEY = "test". */
+  presets?: string[];
+  /** Variables set (or, when undefined, removed) after the defaults. */
+  env?: Record<string, string | undefined>;
+}
+
 /**
  * Jest hooks: one fake upstream per test file, env pointing the SDK at it, no auth keys, quiet logs.
  * Returns a getter because the fake only exists once beforeAll has run.
  */
-export function useFakeOpenAI(): () => FakeOpenAI {
+export function useFakeOpenAI(options: FakeEnvOptions = {}): () => FakeOpenAI {
   let fake: FakeOpenAI | undefined;
   const saved = { ...process.env };
   beforeAll(async () => {
@@ -76,6 +83,14 @@ export function useFakeOpenAI(): () => FakeOpenAI {
     process.env.KLISK_MAX_RETRIES = "0";
     process.env.KLISK_LOG_LEVEL = "silent";
     for (const name of KEY_VARS) delete process.env[name];
+    for (const preset of options.presets ?? []) {
+      process.env[`${preset}_BASE_URL`] = fake.url;
+      process.env[`${preset}_API_KEY`] = "test";
+    }
+    for (const [name, value] of Object.entries(options.env ?? {})) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
   });
   beforeEach(() => fake?.reset());
   afterAll(async () => {

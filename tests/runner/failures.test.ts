@@ -1,29 +1,14 @@
 /** Upstream failures on both APIs: each ends the run with one error event a user can act on. */
 import net from "node:net";
-import { defineAgent, tool } from "../../src/index";
-import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/registry";
-import type { Project } from "../../src/project/project";
-import { runChat } from "../../src/runner/run";
+import { tool } from "../../src/index";
 import { statusOfError, type ChatEvent } from "../../src/runner/events";
-import { startFakeOpenAI, type FakeOpenAI, type FakeTurn } from "../helpers/fakeOpenAI";
+import type { FakeTurn } from "../helpers/fakeOpenAI";
+import { useFakeOpenAI } from "../helpers/project";
+import { collectEvents, defineAgents, memoryProject } from "../helpers/runner";
 
-let fake: FakeOpenAI;
-const savedEnv = { ...process.env };
-
-beforeAll(async () => {
-  fake = await startFakeOpenAI();
-  Object.assign(process.env, {
-    OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "k", FIREWORKS_BASE_URL: fake.url, FIREWORKS_API_KEY: "k",
-    KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "silent",
-  });
-});
-afterAll(async () => {
-  process.env = savedEnv;
-  await fake.close();
-});
+const fake = useFakeOpenAI({ presets: ["FIREWORKS"] });
 beforeEach(() => {
-  fake.reset();
-  process.env.KLISK_MAX_RETRIES = "0";
+  process.env.KLISK_MAX_RETRIES = "0"; // some tests raise it
 });
 
 // The same failure on each API: [label, model, provider label in messages, key variable].
@@ -32,20 +17,10 @@ const APIS = [
   ["Chat", "fireworks/llama-v3p1-8b", "Fireworks AI", "FIREWORKS_API_KEY"],
 ] as const;
 
-function project(agents: Agent[], limits: Record<string, number> = {}): Project {
-  return { name: "t", dir: "/tmp", config: { limits, providers: {} } as any, agents, entryFile: "/tmp/m.ts", warnings: [] };
-}
-
-function agent(def: AgentOptions): Agent[] {
-  resetRegistry();
-  return [defineAgent(def)];
-}
 
 async function collect(model: string, turn?: FakeTurn, limits: Record<string, number> = {}): Promise<ChatEvent[]> {
-  if (turn) fake.enqueue(turn);
-  const events: ChatEvent[] = [];
-  for await (const e of runChat({ project: project(agent({ name: "A", model }), limits), message: "hi" })) events.push(e);
-  return events;
+  if (turn) fake().enqueue(turn);
+  return collectEvents({ project: memoryProject(defineAgents({ name: "A", model }), { limits }), message: "hi" });
 }
 
 /** The last event, checked to be an upstream (502) error. */
@@ -70,10 +45,10 @@ describe.each(APIS)("%s API", (_api, model, label, keyVar) => {
 
   test("429 and 5xx are retried by the SDK (KLISK_MAX_RETRIES)", async () => {
     process.env.KLISK_MAX_RETRIES = "2";
-    fake.enqueue({ httpError: { status: 429, headers: { "retry-after-ms": "1" } } }, { httpError: { status: 500, headers: { "retry-after-ms": "1" } } });
+    fake().enqueue({ httpError: { status: 429, headers: { "retry-after-ms": "1" } } }, { httpError: { status: 500, headers: { "retry-after-ms": "1" } } });
     const events = await collect(model, { text: "made it" });
     expect(events.at(-1)).toMatchObject({ type: "done", data: "made it" });
-    expect(fake.requests).toHaveLength(3);
+    expect(fake().requests).toHaveLength(3);
   });
 
   test("a stream cut mid-way after some tokens", async () => {
@@ -93,8 +68,8 @@ describe.each(APIS)("%s API", (_api, model, label, keyVar) => {
   test("an upstream that hangs ends at limits.run_timeout_s, and the upstream request is aborted", async () => {
     const events = await collect(model, { hang: true }, { run_timeout_s: 0.3 });
     expect(upstreamError(events)).toBe("The run timed out after 0.3 s");
-    for (let i = 0; i < 50 && !fake.requests[0].aborted; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(fake.requests[0].aborted).toBe(true);
+    for (let i = 0; i < 50 && !fake().requests[0].aborted; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fake().requests[0].aborted).toBe(true);
   });
 
   test("after a failure the next run works", async () => {
@@ -116,18 +91,16 @@ test("a refused connection names the provider and its URL", async () => {
   try {
     expect(upstreamError(await collect("fireworks/m"))).toBe(`Could not reach Fireworks AI at http://127.0.0.1:${port}/v1: Connection error. (ECONNREFUSED)`);
   } finally {
-    process.env.FIREWORKS_BASE_URL = fake.url;
+    process.env.FIREWORKS_BASE_URL = fake().url;
   }
 });
 
 test('a tool with onError: "return" sends its error to the model instead of ending the run', async () => {
   const flaky = tool({ name: "flaky", onError: "return", execute: () => { throw new RangeError("out of stock"); } });
-  resetRegistry();
-  const agents = [defineAgent({ name: "A", model: "fireworks/m", tools: [flaky] })];
-  fake.enqueue({ toolCalls: [{ name: "flaky", arguments: {}, callId: "f1" }] });
-  const events: ChatEvent[] = [];
-  for await (const e of runChat({ project: project(agents), message: "buy" })) events.push(e);
+  const agents = defineAgents({ name: "A", model: "fireworks/m", tools: [flaky] });
+  fake().enqueue({ toolCalls: [{ name: "flaky", arguments: {}, callId: "f1" }] });
+  const events = await collectEvents({ project: memoryProject(agents), message: "buy" });
   expect(events).toContainEqual({ type: "tool_result", data: { output: "Tool 'flaky' raised: RangeError: out of stock", call_id: "f1", tool: "flaky" } });
-  expect(fake.requests[1].body.messages.at(-1)).toEqual({ role: "tool", tool_call_id: "f1", content: "Tool 'flaky' raised: RangeError: out of stock" });
+  expect(fake().requests[1].body.messages.at(-1)).toEqual({ role: "tool", tool_call_id: "f1", content: "Tool 'flaky' raised: RangeError: out of stock" });
   expect(events.at(-1)).toMatchObject({ type: "done", data: "Tool said: Tool 'flaky' raised: RangeError: out of stock" });
 });

@@ -1,43 +1,19 @@
 /** Hosted tools (web search, file search, code interpreter, image generation) on the Responses API. */
-import { defineAgent } from "../../src/index";
-import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/registry";
-import type { Project } from "../../src/project/project";
-import { runChat } from "../../src/runner/run";
-import type { ChatEvent } from "../../src/runner/events";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
+import { type Agent, type AgentOptions } from "../../src/project/registry";
+import { useFakeOpenAI } from "../helpers/project";
+import { collectEvents, defineAgents, memoryProject } from "../helpers/runner";
 
-let fake: FakeOpenAI;
-const savedEnv = { ...process.env };
+const fake = useFakeOpenAI();
 
-beforeAll(async () => {
-  fake = await startFakeOpenAI();
-  Object.assign(process.env, { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "k", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "silent" });
-});
-afterAll(async () => {
-  process.env = savedEnv;
-  await fake.close();
-});
-beforeEach(() => fake.reset());
-
-const project = (agents: Agent[]): Project => ({ name: "t", dir: "/tmp", config: { limits: {}, providers: {} } as any, agents, entryFile: "/tmp/m.ts", warnings: [] });
-
-function agent(def: AgentOptions): Agent[] {
-  resetRegistry();
-  return [defineAgent(def)];
-}
-
-async function collect(agents: Agent[], message = "go"): Promise<ChatEvent[]> {
-  const events: ChatEvent[] = [];
-  for await (const e of runChat({ project: project(agents), message })) events.push(e);
-  return events;
-}
+const agent = (def: AgentOptions) => defineAgents(def);
+const collect = (agents: Agent[], message = "go") => collectEvents({ project: memoryProject(agents), message });
 
 test("hosted tools are sent in request shape, with the includes that bring back sources, hits and logs", async () => {
   await collect(agent({
     name: "A",
     builtinTools: ["web_search", { type: "file_search", vector_store_ids: ["vs_docs"], max_num_results: 3 }, "code_interpreter", "image_generation"],
   }));
-  const body = fake.requests[0].body;
+  const body = fake().requests[0].body;
   expect(body.tools).toEqual([
     { type: "web_search" },
     { type: "file_search", vector_store_ids: ["vs_docs"], max_num_results: 3 },
@@ -48,7 +24,7 @@ test("hosted tools are sent in request shape, with the includes that bring back 
 });
 
 test("hosted tool output items become tool_call/tool_result pairs, and the run answers without a second call", async () => {
-  fake.enqueue({
+  fake().enqueue({
     hosted: [
       { type: "web_search_call", id: "ws_1", action: { type: "search", query: "klisk typescript", sources: [{ type: "url", url: "https://example.com/a" }] } },
       { type: "file_search_call", id: "fs_1", queries: ["refund policy"], results: [{ file_id: "file_1", filename: "policy.md", score: 0.92, text: "30 days", attributes: {} }] },
@@ -73,7 +49,7 @@ test("hosted tool output items become tool_call/tool_result pairs, and the run a
     { type: "tool_result", tool: "image_generation", output: "data:image/png;base64,iVBORw0KGgo=", call_id: "ig_1" },
   ]);
   expect(events.at(-1)).toMatchObject({ type: "done", data: "All done" });
-  expect(fake.requests).toHaveLength(1);
+  expect(fake().requests).toHaveLength(1);
   // Hosted calls ran upstream: they are not part of the history a Chat model would be sent.
   const done = events.at(-1)!;
   expect(done.type === "done" && done.state.conversation_history).toEqual([

@@ -1,60 +1,26 @@
 /** runChat over each provider path (presets, custom providers, Chat and Responses) against the loopback fake. */
-import { defineAgent, tool, z } from "../../src/index";
-import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/registry";
-import type { Project } from "../../src/project/project";
-import { runChat, type RunChatOptions } from "../../src/runner/run";
+import { tool, z } from "../../src/index";
+import { type Agent } from "../../src/project/registry";
+import { runChat } from "../../src/runner/run";
 import type { ChatEvent, ChatState } from "../../src/runner/events";
 import { parseState } from "../../src/runner/state";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
+import { useFakeOpenAI } from "../helpers/project";
+import { collectEvents, defineAgents, doneOf, memoryProject } from "../helpers/runner";
 
-let fake: FakeOpenAI;
-const savedEnv = { ...process.env };
+const fake = useFakeOpenAI({ presets: ["GROQ", "OLLAMA", "DEEPSEEK"], env: { OPENAI_API_KEY: "openai-key", GROQ_API_KEY: "groq-key", DEEPSEEK_API_KEY: "ds-key", MINE_KEY: "mine-key", OLLAMA_API_KEY: undefined } });
 
-beforeAll(async () => {
-  fake = await startFakeOpenAI();
-  Object.assign(process.env, {
-    OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "openai-key",
-    GROQ_BASE_URL: fake.url, GROQ_API_KEY: "groq-key",
-    OLLAMA_BASE_URL: fake.url, DEEPSEEK_BASE_URL: fake.url, DEEPSEEK_API_KEY: "ds-key",
-    MINE_KEY: "mine-key", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "silent",
-  });
-  delete process.env.OLLAMA_API_KEY;
-});
-afterAll(async () => {
-  process.env = savedEnv;
-  await fake.close();
-});
-beforeEach(() => fake.reset());
-
-function project(agents: Agent[], providers: Record<string, unknown> = {}): Project {
-  return { name: "t", dir: "/tmp", config: { limits: {}, providers } as any, agents, entryFile: "/tmp/main.ts", warnings: [] };
-}
-
-function agents(...defs: AgentOptions[]): Agent[] {
-  resetRegistry();
-  return defs.map((d) => defineAgent(d));
-}
-
-async function collect(options: RunChatOptions): Promise<ChatEvent[]> {
-  const events: ChatEvent[] = [];
-  for await (const e of runChat(options)) events.push(e);
-  return events;
-}
-
-function doneOf(events: ChatEvent[]): Extract<ChatEvent, { type: "done" }> {
-  const last = events.at(-1)!;
-  if (last.type !== "done") throw new Error(`run ended with ${JSON.stringify(last)}`);
-  return last;
-}
+const project = (agents: Agent[], providers: Record<string, unknown> = {}) => memoryProject(agents, { providers });
+const agents = defineAgents;
+const collect = collectEvents;
 
 const tokens = (events: ChatEvent[]) => events.filter((e) => e.type === "token").map((e) => e.data).join("");
 
 test("a preset (groq) streams over Chat Completions and keeps the conversation in the state", async () => {
-  fake.enqueue({ text: "Hi from Groq" });
+  fake().enqueue({ text: "Hi from Groq" });
   const team = agents({ name: "A", instructions: "Be brief", model: "groq/llama-3.3-70b-versatile" });
   const events = await collect({ project: project(team), message: "hello" });
   expect(tokens(events)).toBe("Hi from Groq");
-  const req = fake.requests[0];
+  const req = fake().requests[0];
   expect(req.path).toBe("/v1/chat/completions");
   expect(req.headers.authorization).toBe("Bearer groq-key");
   expect(req.body).toMatchObject({
@@ -76,9 +42,9 @@ test("a preset (groq) streams over Chat Completions and keeps the conversation i
   });
   expect(() => parseState(done.state)).not.toThrow(); // what we hand out passes our own validation
 
-  fake.enqueue({ text: "Again" });
+  fake().enqueue({ text: "Again" });
   await collect({ project: project(team), message: "more", state: done.state });
-  expect(fake.requests[1].body.messages).toEqual([
+  expect(fake().requests[1].body.messages).toEqual([
     { role: "system", content: "Be brief" },
     { role: "user", content: "hello" },
     { role: "assistant", content: "Hi from Groq" },
@@ -89,7 +55,7 @@ test("a preset (groq) streams over Chat Completions and keeps the conversation i
 test("a local preset (ollama) needs no key; a missing key for a hosted preset is a clear error", async () => {
   const events = await collect({ project: project(agents({ name: "A", model: "ollama/qwen3" })), message: "ping" });
   expect(doneOf(events).data).toBe("Echo: ping");
-  expect(fake.requests[0].headers.authorization).toMatch(/^Bearer \S+/);
+  expect(fake().requests[0].headers.authorization).toMatch(/^Bearer \S+/);
 
   delete process.env.DEEPSEEK_API_KEY;
   try {
@@ -102,7 +68,7 @@ test("a local preset (ollama) needs no key; a missing key for a hosted preset is
 
 test("Chat tool calls (in fragments and in one chunk) run and go back as assistant tool_calls + tool messages", async () => {
   const add = tool({ name: "add", parameters: z.object({ a: z.number(), b: z.number() }), execute: ({ a, b }) => a + b });
-  fake.enqueue(
+  fake().enqueue(
     { reasoning: "Two sums", toolCalls: [{ name: "add", arguments: { a: 1, b: 2 }, callId: "c1" }, { name: "add", arguments: { a: 3, b: 4 }, callId: "c2", oneChunk: true }] },
     { text: "3 and 7" },
   );
@@ -112,11 +78,11 @@ test("Chat tool calls (in fragments and in one chunk) run and go back as assista
     { tool: "add", arguments: '{"a":1,"b":2}', status: "running", call_id: "c1" },
     { tool: "add", arguments: '{"a":3,"b":4}', status: "running", call_id: "c2" },
   ]);
-  expect(fake.requests[0].body.tools).toEqual([
+  expect(fake().requests[0].body.tools).toEqual([
     { type: "function", function: { name: "add", description: "", parameters: expect.objectContaining({ type: "object" }) } },
   ]);
   // No instructions, so no system message.
-  expect(fake.requests[1].body.messages).toEqual([
+  expect(fake().requests[1].body.messages).toEqual([
     { role: "user", content: "sums" },
     {
       role: "assistant", content: null,
@@ -134,53 +100,53 @@ test("Chat tool calls (in fragments and in one chunk) run and go back as assista
 });
 
 test("reasoning in a `reasoning` delta field is thinking too", async () => {
-  fake.enqueue({ reasoning: "Pondering", reasoningField: "reasoning", text: "ok" });
+  fake().enqueue({ reasoning: "Pondering", reasoningField: "reasoning", text: "ok" });
   const events = await collect({ project: project(agents({ name: "A", model: "ollama/deepseek-r1" })), message: "q" });
   expect(events.filter((e) => e.type === "thinking").map((e) => e.data)).toEqual(["Pondering"]);
 });
 
 test("a custom Chat provider from the config: base_url, api_key_env and headers", async () => {
-  const providers = { mine: { base_url: fake.url, api_key_env: "MINE_KEY", api: "chat", headers: { "x-team": "blue" } } };
+  const providers = { mine: { base_url: fake().url, api_key_env: "MINE_KEY", api: "chat", headers: { "x-team": "blue" } } };
   const events = await collect({ project: project(agents({ name: "A", model: "mine/model-1" }), providers), message: "yo" });
   expect(doneOf(events).data).toBe("Echo: yo");
-  expect(fake.requests[0]).toMatchObject({ path: "/v1/chat/completions", body: { model: "model-1" } });
-  expect(fake.requests[0].headers).toMatchObject({ authorization: "Bearer mine-key", "x-team": "blue" });
+  expect(fake().requests[0]).toMatchObject({ path: "/v1/chat/completions", body: { model: "model-1" } });
+  expect(fake().requests[0].headers).toMatchObject({ authorization: "Bearer mine-key", "x-team": "blue" });
 
-  fake.enqueue({ httpError: { status: 403 } });
+  fake().enqueue({ httpError: { status: 403 } });
   const denied = await collect({ project: project(agents({ name: "A", model: "mine/model-1" }), providers), message: "yo" });
   expect(denied.at(-1)).toEqual({ type: "error", data: "Authentication with mine failed: check MINE_KEY" });
 });
 
 test("a custom Responses provider continues with previous_response_id", async () => {
-  const providers = { azure: { base_url: fake.url, api: "responses", headers: {} } };
+  const providers = { azure: { base_url: fake().url, api: "responses", headers: {} } };
   const team = agents({ name: "A", model: "azure/gpt-5" });
   const first = doneOf(await collect({ project: project(team, providers), message: "one" }));
-  expect(fake.requests[0]).toMatchObject({ path: "/v1/responses", body: { model: "gpt-5" } });
-  expect(first.state.previous_response_id).toBe(fake.requests[0].responseId);
+  expect(fake().requests[0]).toMatchObject({ path: "/v1/responses", body: { model: "gpt-5" } });
+  expect(first.state.previous_response_id).toBe(fake().requests[0].responseId);
   await collect({ project: project(team, providers), message: "two", state: first.state });
-  expect(fake.requests[1].body.previous_response_id).toBe(fake.requests[0].responseId);
-  expect(fake.requests[1].body.input).toEqual([{ role: "user", content: [{ type: "input_text", text: "two" }] }]);
+  expect(fake().requests[1].body.previous_response_id).toBe(fake().requests[0].responseId);
+  expect(fake().requests[1].body.input).toEqual([{ role: "user", content: [{ type: "input_text", text: "two" }] }]);
 });
 
 test("modelSettings map to each API's field names; extraBody is merged", async () => {
   const noop = tool({ name: "noop", execute: () => "" });
   const settings = { temperature: 0.2, topP: 0.9, maxOutputTokens: 64, reasoningEffort: "low" as const, parallelToolCalls: false, extraBody: { seed: 7 } };
   await collect({ project: project(agents({ name: "A", model: "groq/m", tools: [noop], modelSettings: settings })), message: "x" });
-  expect(fake.requests[0].body).toMatchObject({ temperature: 0.2, top_p: 0.9, max_tokens: 64, reasoning_effort: "low", parallel_tool_calls: false, seed: 7 });
+  expect(fake().requests[0].body).toMatchObject({ temperature: 0.2, top_p: 0.9, max_tokens: 64, reasoning_effort: "low", parallel_tool_calls: false, seed: 7 });
   await collect({ project: project(agents({ name: "A", model: "gpt-5.2", tools: [noop], modelSettings: settings })), message: "x" });
-  expect(fake.requests[1].body).toMatchObject({
+  expect(fake().requests[1].body).toMatchObject({
     temperature: 0.2, top_p: 0.9, max_output_tokens: 64, reasoning: { effort: "low", summary: "auto" }, parallel_tool_calls: false, seed: 7,
   });
   // Chat without tools: parallel_tool_calls is left out (OpenAI rejects it there).
   await collect({ project: project(agents({ name: "A", model: "groq/m", modelSettings: { parallelToolCalls: true } })), message: "x" });
-  expect(fake.requests[2].body.parallel_tool_calls).toBeUndefined();
+  expect(fake().requests[2].body.parallel_tool_calls).toBeUndefined();
 });
 
 test("attachments: sent in full this turn, a placeholder in the state, converted for Chat", async () => {
   const png = { mime_type: "image/png", data: "iVBORw0KGgo=", name: "photo.png" };
   const pdf = { mime_type: "application/pdf", data: "JVBERi0=", name: "doc.pdf" };
   const first = doneOf(await collect({ project: project(agents({ name: "A", model: "groq/vision" })), message: "look", attachments: [png, pdf] }));
-  expect(fake.requests[0].body.messages[0]).toEqual({
+  expect(fake().requests[0].body.messages[0]).toEqual({
     role: "user",
     content: [
       { type: "text", text: "look" },
@@ -197,7 +163,7 @@ test("attachments: sent in full this turn, a placeholder in the state, converted
     ],
   });
   await collect({ project: project(agents({ name: "A", model: "groq/vision" })), message: "and?", state: first.state });
-  expect(fake.requests[1].body.messages[0]).toEqual({ role: "user", content: "look\n[attachment photo.png omitted]\n[attachment doc.pdf omitted]" });
+  expect(fake().requests[1].body.messages[0]).toEqual({ role: "user", content: "look\n[attachment photo.png omitted]\n[attachment doc.pdf omitted]" });
 });
 
 test("client-kept history in the Responses API's long forms converts to Chat messages", async () => {
@@ -212,7 +178,7 @@ test("client-kept history in the Responses API's long forms converts to Chat mes
     ],
   });
   await collect({ project: project(agents({ name: "A", model: "groq/m" })), message: "q2", state });
-  expect(fake.requests[0].body.messages).toEqual([
+  expect(fake().requests[0].body.messages).toEqual([
     { role: "user", content: "q1" },
     { role: "assistant", content: "a1", tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] },
     { role: "tool", tool_call_id: "c1", content: "r1" },

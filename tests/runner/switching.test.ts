@@ -2,44 +2,23 @@
  * Moving a conversation between the Responses API and Chat Completions: hand-offs in both directions, the
  * next turn staying with the new agent, and an agent whose model changed between turns.
  */
-import { defineAgent, tool } from "../../src/index";
-import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/registry";
-import type { Project } from "../../src/project/project";
-import { runChat, type RunChatOptions } from "../../src/runner/run";
+import { tool } from "../../src/index";
+import { type Agent } from "../../src/project/registry";
+import { type RunChatOptions } from "../../src/runner/run";
 import type { ChatEvent } from "../../src/runner/events";
 import { MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS } from "../../src/runner/history";
 import { parseState } from "../../src/runner/state";
-import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
+import { useFakeOpenAI } from "../helpers/project";
+import { collectEvents, defineAgents, doneOf, memoryProject } from "../helpers/runner";
 
-let fake: FakeOpenAI;
-const savedEnv = { ...process.env };
+const fake = useFakeOpenAI({ presets: ["MISTRAL"] });
 
-beforeAll(async () => {
-  fake = await startFakeOpenAI();
-  Object.assign(process.env, {
-    OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "k", MISTRAL_BASE_URL: fake.url, MISTRAL_API_KEY: "k",
-    KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "silent",
-  });
-});
-afterAll(async () => {
-  process.env = savedEnv;
-  await fake.close();
-});
-beforeEach(() => fake.reset());
-
-const project = (agents: Agent[]): Project => ({ name: "t", dir: "/tmp", config: { limits: {}, providers: {} } as any, agents, entryFile: "/tmp/m.ts", warnings: [] });
-
-function agents(...defs: AgentOptions[]): Agent[] {
-  resetRegistry();
-  return defs.map((d) => defineAgent(d));
-}
+const project = (agents: Agent[]) => memoryProject(agents);
+const agents = defineAgents;
 
 async function run(options: RunChatOptions): Promise<{ events: ChatEvent[]; done: Extract<ChatEvent, { type: "done" }> }> {
-  const events: ChatEvent[] = [];
-  for await (const e of runChat(options)) events.push(e);
-  const done = events.at(-1)!;
-  if (done.type !== "done") throw new Error(`run ended with ${JSON.stringify(done)}`);
-  return { events, done };
+  const events = await collectEvents(options);
+  return { events, done: doneOf(events) };
 }
 
 const user = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] });
@@ -49,11 +28,11 @@ test("a hand-off from a Responses agent to a Chat agent carries the conversation
     { name: "Triage", instructions: "Route", model: "gpt-5.2", handoffs: ["Support"] },
     { name: "Support", instructions: "Help", model: "mistral/mistral-large-latest" },
   );
-  fake.enqueue({ toolCalls: [{ name: "transfer_to_support", arguments: {}, callId: "h1" }] }, { text: "Support here" });
+  fake().enqueue({ toolCalls: [{ name: "transfer_to_support", arguments: {}, callId: "h1" }] }, { text: "Support here" });
   const first = await run({ project: project(team), message: "my order is late" });
   expect(first.events).toContainEqual({ type: "handoff", data: { from: "Triage", to: "Support" } });
-  expect(fake.requests.map((r) => r.path)).toEqual(["/v1/responses", "/v1/chat/completions"]);
-  expect(fake.requests[1].body.messages).toEqual([
+  expect(fake().requests.map((r) => r.path)).toEqual(["/v1/responses", "/v1/chat/completions"]);
+  expect(fake().requests[1].body.messages).toEqual([
     { role: "system", content: "Help" },
     { role: "user", content: "my order is late" },
     { role: "assistant", content: null, tool_calls: [{ id: "h1", type: "function", function: { name: "transfer_to_support", arguments: "{}" } }] },
@@ -64,10 +43,10 @@ test("a hand-off from a Responses agent to a Chat agent carries the conversation
   expect(first.done.state.current_agent_name).toBe("Support");
   expect(first.done).not.toHaveProperty("response_id");
 
-  fake.enqueue({ text: "Still Support" });
+  fake().enqueue({ text: "Still Support" });
   const second = await run({ project: project(team), message: "any news?", state: parseState(first.done.state) });
-  expect(fake.requests[2].path).toBe("/v1/chat/completions");
-  expect(fake.requests[2].body.messages.map((m: any) => [m.role, typeof m.content === "string" ? m.content : null])).toEqual([
+  expect(fake().requests[2].path).toBe("/v1/chat/completions");
+  expect(fake().requests[2].body.messages.map((m: any) => [m.role, typeof m.content === "string" ? m.content : null])).toEqual([
     ["system", "Help"], ["user", "my order is late"], ["assistant", null], ["tool", '{"assistant":"Support"}'],
     ["assistant", "Support here"], ["user", "any news?"],
   ]);
@@ -80,13 +59,13 @@ test("a hand-off from a Chat agent to a Responses agent sends the whole transcri
     { name: "Front", model: "mistral/small", tools: [lookup], handoffs: ["Expert"] },
     { name: "Expert", instructions: "Deep answers", model: "gpt-5.2" },
   );
-  fake.enqueue(
+  fake().enqueue(
     { text: "Checking", toolCalls: [{ name: "lookup", arguments: {}, callId: "l1" }] },
     { toolCalls: [{ name: "transfer_to_expert", arguments: {}, callId: "h2" }] },
     { text: "Expert answer" },
   );
   const { done } = await run({ project: project(team), message: "where is it?", state: { previous_response_id: "resp_stale", conversation_history: [] } });
-  const third = fake.requests[2];
+  const third = fake().requests[2];
   expect(third.path).toBe("/v1/responses");
   expect(third.body.previous_response_id).toBeUndefined();
   expect(third.body.instructions).toBe("Deep answers");
@@ -107,15 +86,15 @@ test("a hand-off from a Chat agent to a Responses agent sends the whole transcri
 
 test("an agent whose model moves Responses → Chat → Responses between turns keeps the conversation", async () => {
   const onOpenAI = agents({ name: "A", model: "gpt-5.2" });
-  fake.enqueue({ text: "first answer" });
+  fake().enqueue({ text: "first answer" });
   const t1 = await run({ project: project(onOpenAI), message: "first" });
-  expect(t1.done.state.previous_response_id).toBe(fake.requests[0].responseId);
+  expect(t1.done.state.previous_response_id).toBe(fake().requests[0].responseId);
 
   // Redeployed on Mistral: only the history can continue the conversation.
   const onMistral = agents({ name: "A", model: "mistral/large" });
-  fake.enqueue({ text: "second answer" });
+  fake().enqueue({ text: "second answer" });
   const t2 = await run({ project: project(onMistral), message: "second", state: parseState(t1.done.state) });
-  expect(fake.requests[1].body.messages).toEqual([
+  expect(fake().requests[1].body.messages).toEqual([
     { role: "user", content: "first" },
     { role: "assistant", content: "first answer" },
     { role: "user", content: "second" },
@@ -123,17 +102,17 @@ test("an agent whose model moves Responses → Chat → Responses between turns 
   expect(t2.done.state.previous_response_id).toBeUndefined();
 
   // And back: the old response id would miss turn 2, so the whole history goes as input.
-  fake.enqueue({ text: "third answer" });
+  fake().enqueue({ text: "third answer" });
   const t3 = await run({ project: project(onOpenAI), message: "third", state: parseState(t2.done.state) });
-  expect(fake.requests[2].body.previous_response_id).toBeUndefined();
-  expect(fake.requests[2].body.input).toEqual([
+  expect(fake().requests[2].body.previous_response_id).toBeUndefined();
+  expect(fake().requests[2].body.input).toEqual([
     user("first"), { role: "assistant", content: "first answer" },
     user("second"), { role: "assistant", content: "second answer" },
     user("third"),
   ]);
   // From here on the response id is used again.
   await run({ project: project(onOpenAI), message: "fourth", state: parseState(t3.done.state) });
-  expect(fake.requests[3].body).toMatchObject({ previous_response_id: fake.requests[2].responseId, input: [user("fourth")] });
+  expect(fake().requests[3].body).toMatchObject({ previous_response_id: fake().requests[2].responseId, input: [user("fourth")] });
 });
 
 test("the history stays bounded and never starts with an orphan tool output", async () => {
@@ -158,8 +137,8 @@ test("store:false in extraBody makes a Responses agent send the transcript inste
   const t1 = await run({ project: project(team), message: "one" });
   expect(t1.done.state.previous_response_id).toBeUndefined();
   await run({ project: project(team), message: "two", state: parseState(t1.done.state) });
-  expect(fake.requests[1].body.previous_response_id).toBeUndefined();
-  expect(fake.requests[1].body.input).toEqual([user("one"), { role: "assistant", content: "Echo: one" }, user("two")]);
+  expect(fake().requests[1].body.previous_response_id).toBeUndefined();
+  expect(fake().requests[1].body.input).toEqual([user("one"), { role: "assistant", content: "Echo: one" }, user("two")]);
 });
 
 test("the history also stays under its byte budget, dropping the oldest exchanges first", async () => {

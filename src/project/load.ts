@@ -70,7 +70,9 @@ async function importAgents(projectDir: string, entryFile: string): Promise<Agen
   const jiti = createJiti(__filename, { alias: sdkAliases(projectDir), moduleCache: false, fsCache: true });
   // jiti evaluates code in the main realm. Under a test runner (jest's vm sandbox) that realm's globalThis is
   // not ours, so reset and read the registry through jiti too: then it is the one the entry's defineAgent fills.
-  const registry = (await jiti.import(REGISTRY_MODULE)) as typeof import("./registry");
+  // Synchronous jiti(): for our built .js file it is a plain native require, where jiti.import() would go
+  // through Node's ESM loader (several ms of start-up) for the same module.
+  const registry = jiti(REGISTRY_MODULE) as typeof import("./registry");
   registry.resetRegistry();
   let mod: unknown;
   try {

@@ -2,14 +2,13 @@
  * Test helpers for the server and CLI: temp project directories, hand-built projects, a real listening
  * server on a free port, the fake upstream wired through env, and small SSE / WebSocket clients.
  */
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
 import { loadConfig } from "../../src/project/config";
 import type { Project } from "../../src/project/project";
 import { defineAgent, resetRegistry, type AgentOptions } from "../../src/project/registry";
 import { startServer, type RunningServer } from "../../src/server/listen";
+import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
 import { startFakeOpenAI, type FakeOpenAI } from "./fakeOpenAI";
 
 export interface ProjectFiles {
@@ -24,27 +23,16 @@ export interface ProjectFiles {
   files?: Record<string, string>;
 }
 
-const tempDirs: string[] = [];
-
 /** Writes a project into a fresh temp directory and returns its path (removed by `cleanupTempDirs`). */
 export function writeProjectDir(files: ProjectFiles = {}): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "klisk-test-"));
-  tempDirs.push(dir);
   const all: Record<string, string> = { ...files.files };
   if (files.config !== undefined) all["klisk.config.yaml"] = files.config;
   if (files.entry !== undefined) all[files.entryPath ?? "src/main.ts"] = files.entry;
   if (files.env !== undefined) all[".env"] = files.env;
-  for (const [rel, text] of Object.entries(all)) {
-    const file = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, text);
-  }
-  return dir;
+  return tmpProject(all);
 }
 
-export function cleanupTempDirs(): void {
-  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-}
+export const cleanupTempDirs = removeTmpProjects;
 
 /** A project built in-process: agents via defineAgent (after resetRegistry), config from YAML text. */
 export function makeProject(agents: AgentOptions[], configYaml = ""): Project {

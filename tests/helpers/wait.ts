@@ -11,17 +11,9 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000, what =
 
 /** Reads a fetch body until `pattern` shows up in the text so far; returns that text (the body stays open). */
 export async function readUntil(res: Response, pattern: RegExp, timeoutMs = 5000): Promise<string> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(text)) {
-    if (Date.now() > deadline) throw new Error(`No ${pattern} in the stream within ${timeoutMs} ms; got: ${text.slice(0, 500)}`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`Stream ended before ${pattern}; got: ${text.slice(0, 500)}`);
-    text += decoder.decode(value, { stream: true });
-  }
-  reader.releaseLock();
+  const body = bodyReader(res);
+  const text = await body.until(pattern, timeoutMs);
+  body.release();
   return text;
 }
 
@@ -42,6 +34,10 @@ export function bodyReader(res: Response) {
         text += decoder.decode(value, { stream: true });
       }
       return text;
+    },
+    /** Lets go of the body without reading the rest (the stream stays open). */
+    release(): void {
+      reader.releaseLock();
     },
     async rest(): Promise<string> {
       for (;;) {

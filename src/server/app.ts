@@ -1,5 +1,11 @@
-/** createApp: the Express app. All middleware is wired here, in order; each piece lives in its own file. */
-import express, { type Express } from "express";
+/**
+ * createApp: the HTTP request handler. Every request runs the common chain (request log, CORS,
+ * availability); the API routes then run their own chains on plain node:http (handlers.ts), and everything
+ * else (the chat page, widget.js, the JSON 404) goes to an Express app that is built on first use, so a
+ * server that only answers the API never loads Express. Each middleware lives in its own file.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Express } from "express";
 import { log } from "../log";
 import type { Project } from "../project/project";
 import { auth, loadApiKeys, type ApiKeys } from "./auth";
@@ -7,9 +13,10 @@ import { availability } from "./availability";
 import { chatRoute } from "./chat";
 import { cors } from "./cors";
 import { errorHandler, notFound } from "./errorHandler";
+import { pathOf, runChain, sendJson, type Handler } from "./handlers";
 import { jsonBody } from "./jsonBody";
 import { stateSigner, type StateSigner } from "../runner/stateSigning";
-import { corsOrigins, resolveServerLimits, trustProxy, type ServerLimits } from "./limits";
+import { corsOrigins, resolveServerLimits, trustFn, type ServerLimits } from "./limits";
 import { createRateLimiter, type RateLimiter } from "./rateLimit";
 import { requestLog } from "./requestLog";
 import { RunRegistry } from "./runs";
@@ -30,44 +37,66 @@ export interface AppOptions {
   rateLimiter?: RateLimiter | null;
 }
 
+export type App = (req: IncomingMessage, res: ServerResponse) => void;
+
 export const defaultLogger: Logger = (message) => log.error({}, message);
 
-export function createApp(project: Project, options: AppOptions = {}): Express {
+export function createApp(project: Project, options: AppOptions = {}): App {
   const keys = options.keys ?? loadApiKeys();
   const limits = options.limits ?? resolveServerLimits(project);
   const runs = options.runs ?? new RunRegistry(limits.maxConcurrentRuns);
   const log = options.log ?? defaultLogger;
   const signer = options.signer === undefined ? stateSigner() : options.signer ?? undefined;
-  const rateLimiter = options.rateLimiter === undefined ? defaultRateLimiter(limits, keys) : options.rateLimiter ?? undefined;
+  const rateLimiter = options.rateLimiter === undefined ? defaultRateLimiter(project, limits, keys) : options.rateLimiter ?? undefined;
 
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-  app.set("trust proxy", trustProxy(project));
-
-  app.use(requestLog());
-  app.use(cors(corsOrigins(project)));
-  app.use(availability(runs));
-
-  app.get("/health", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-  app.get("/api/info", (_req, res) => {
-    res.json({ ...projectInfo(project, keys), ...uiInfo(project) });
-  });
+  const common: Handler[] = [requestLog(), cors(corsOrigins(project)), availability(runs)];
   // Rate limit, then auth, before body parsing: an unauthenticated client must not make us read a 30 MB body.
-  const chat = [auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log, signer })];
-  app.post("/api/chat", ...(rateLimiter ? [rateLimiter.middleware, ...chat] : chat));
+  const chat: Handler[] = [auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log, signer })];
+  const routes = new Map<string, readonly Handler[]>([
+    ["GET /health", [(_req, res) => sendJson(res, 200, { status: "ok" })]],
+    ["GET /api/info", [(_req, res) => sendJson(res, 200, { ...projectInfo(project, keys), ...uiInfo(project) })]],
+    ["POST /api/chat", rateLimiter ? [rateLimiter.middleware, ...chat] : chat],
+  ]);
+  const onError = errorHandler(log);
+  const pages = lazyPages(project, log);
 
-  // The chat page at /, its files under /ui/, and /widget.js (each can be disabled in deploy.*).
-  app.use(uiRoutes(project));
-  app.use(notFound());
-  app.use(errorHandler(log));
-  return app;
+  return function app(req, res) {
+    const fail = (err: unknown) => onError(err, req, res, () => undefined);
+    runChain(common, req, res, fail, () => {
+      const route = routes.get(routeKey(req));
+      if (route === undefined) return pages()(req, res);
+      runChain(route, req, res, fail, () => fail(new Error(`${routeKey(req)}: no handler answered`)));
+    });
+  };
 }
 
-export function defaultRateLimiter(limits: ServerLimits, keys: ApiKeys): RateLimiter | undefined {
-  return limits.rateLimit ? createRateLimiter(limits.rateLimit, keys) : undefined;
+/** "METHOD /path", matched as Express did: HEAD as GET, case-insensitive, one trailing slash ignored. */
+function routeKey(req: IncomingMessage): string {
+  const method = req.method === "HEAD" ? "GET" : req.method;
+  let path = pathOf(req).toLowerCase();
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  return `${method} ${path}`;
+}
+
+/** The chat page at /, its files under /ui/, /widget.js (each can be disabled in deploy.*) and the JSON 404. */
+function lazyPages(project: Project, log: Logger): () => Express {
+  let pages: Express | undefined;
+  return () => {
+    if (pages) return pages;
+    // Loaded here, not at start-up: Express is a good part of a cold start and the API does not use it.
+    const express = require("express") as typeof import("express");
+    pages = express();
+    pages.disable("x-powered-by");
+    pages.set("etag", false);
+    pages.use(uiRoutes(project));
+    pages.use(notFound());
+    pages.use(errorHandler(log));
+    return pages;
+  };
+}
+
+export function defaultRateLimiter(project: Project, limits: ServerLimits, keys: ApiKeys): RateLimiter | undefined {
+  return limits.rateLimit ? createRateLimiter(limits.rateLimit, keys, trustFn(project)) : undefined;
 }
 
 export function projectInfo(project: Project, keys: ApiKeys) {

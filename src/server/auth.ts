@@ -1,7 +1,7 @@
 /** API keys: read from the environment once, compared in constant time, never logged. */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
-import type { RequestHandler } from "express";
+import { sendJson, type Handler } from "./handlers";
 
 export const KEY_ENV_VARS = ["KLISK_API_KEY", "KLISK_CHAT_KEY", "KLISK_WIDGET_KEY"] as const;
 export const INVALID_KEY_MESSAGE = "Invalid API key";
@@ -55,11 +55,12 @@ export function keyFromHeaders(headers: IncomingHttpHeaders): string | undefined
 }
 
 /** Rejects requests without a valid key (when keys are configured) with 401 `{"error":"Invalid API key"}`. */
-export function auth(keys: ApiKeys): RequestHandler {
+export function auth(keys: ApiKeys): Handler {
   return function auth(req, res, next) {
     // Preflights carry no credentials by design; CORS answers them before this runs, this is a safety net.
     if (!keys.required || req.method === "OPTIONS") return next();
     if (keys.matches(keyFromHeaders(req.headers))) return next();
-    res.status(401).set("WWW-Authenticate", "Bearer").json({ error: INVALID_KEY_MESSAGE });
+    res.setHeader("WWW-Authenticate", "Bearer");
+    sendJson(res, 401, { error: INVALID_KEY_MESSAGE });
   };
 }

@@ -3,14 +3,14 @@
  * out of rotation, and new work gets 503 with Retry-After so clients retry elsewhere. Runs already going
  * are not affected (see RunRegistry.drain).
  */
-import type { RequestHandler } from "express";
+import { pathOf, sendJson, type Handler } from "./handlers";
 import { SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
-export function availability(runs: RunRegistry): RequestHandler {
+export function availability(runs: RunRegistry): Handler {
   return function availability(req, res, next) {
     if (!runs.closing) return next();
-    res.status(503).set({ Connection: "close", "Retry-After": "5" });
-    if (req.path === "/health") res.json({ status: "draining" });
-    else res.json({ error: SHUTTING_DOWN_MESSAGE });
+    res.setHeader("Connection", "close");
+    res.setHeader("Retry-After", "5");
+    sendJson(res, 503, pathOf(req) === "/health" ? { status: "draining" } : { error: SHUTTING_DOWN_MESSAGE });
   };
 }

@@ -1,5 +1,5 @@
 /** POST /api/chat: validate, then hand runChat's events to the SSE writer or collect them into one JSON answer. */
-import type { RequestHandler, Response } from "express";
+import type { ServerResponse } from "node:http";
 import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import { statusOfError, type ChatEvent } from "../runner/events";
@@ -7,7 +7,9 @@ import { resolveAgent, runChat } from "../runner/run";
 import type { StateSigner } from "../runner/stateSigning";
 import { parseChatRequest } from "./chatRequest";
 import type { ServerLimits } from "./limits";
-import { requestIdOf } from "./requestLog";
+import { sendJson, type Handler } from "./handlers";
+import { bodyOf } from "./jsonBody";
+import { noteAgent, requestIdOf } from "./requestLog";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, RunRegistry, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { writeSse } from "./sse";
 
@@ -18,16 +20,16 @@ export interface ChatRouteOptions {
   signer?: StateSigner;
 }
 
-export function chatRoute(project: Project, { limits, runs, log, signer }: ChatRouteOptions): RequestHandler {
+export function chatRoute(project: Project, { limits, runs, log, signer }: ChatRouteOptions): Handler {
   const signState = signer?.sign;
   return async function chat(req, res) {
-    const request = parseChatRequest(req.body, project, limits, signer);
+    const request = parseChatRequest(bodyOf(req), project, limits, signer);
     const agent = resolveAgent(project, request.agentName, request.state).name;
-    res.locals.agent = agent; // for the request log line
+    noteAgent(res, agent);
     const controller = runs.start({ reqId: requestIdOf(res), agent, transport: request.stream ? "sse" : "json" });
     if (!controller) {
       // Both are "come back later": 503 so load balancers retry on another instance.
-      res.set("Retry-After", runs.closing ? "5" : "1");
+      res.setHeader("Retry-After", runs.closing ? "5" : "1");
       throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
     }
     try {
@@ -49,7 +51,7 @@ export function chatRoute(project: Project, { limits, runs, log, signer }: ChatR
   };
 }
 
-async function answerJson(res: Response, events: AsyncIterable<ChatEvent>, controller: AbortController): Promise<void> {
+async function answerJson(res: ServerResponse, events: AsyncIterable<ChatEvent>, controller: AbortController): Promise<void> {
   // The client hanging up mid-run should stop the model and tools, as in SSE mode.
   res.on("close", () => {
     if (!res.writableFinished) controller.abort(new AbortedError(CLIENT_GONE_MESSAGE));
@@ -66,14 +68,4 @@ async function answerJson(res: Response, events: AsyncIterable<ChatEvent>, contr
   } else {
     throw new Error("runChat ended without a done or error event");
   }
-}
-
-/**
- * res.json() without Express's send() machinery (ETag, freshness and charset checks run on every call);
- * a chat answer is never cached. Headers already set (CORS, X-Request-Id) are kept by writeHead.
- */
-function sendJson(res: Response, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(json) });
-  res.end(json);
 }

@@ -1,8 +1,8 @@
 /** CORS from `deploy.api.cors_origins`; `["*"]` allows any origin, like the Python original. */
 import corsPackage from "cors";
-import type { RequestHandler } from "express";
+import type { Handler } from "./handlers";
 
-export function cors(origins: readonly string[]): RequestHandler {
+export function cors(origins: readonly string[]): Handler {
   return corsPackage({
     origin: origins.includes("*") ? "*" : [...origins],
     // Requested headers are reflected on preflight (the original allows all), so Authorization and

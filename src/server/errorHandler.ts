@@ -1,6 +1,6 @@
 /** The HTTP edge of "errors by blame": RequestError → its status, body-parser errors → 400/413/415, the rest → 500. */
-import type { ErrorRequestHandler, RequestHandler } from "express";
 import { RequestError } from "../errors";
+import { pathOf, sendJson, type ErrorHandler, type Handler } from "./handlers";
 
 /** Shape of the errors body-parser raises (http-errors with a `type`). */
 interface BodyParserError extends Error {
@@ -9,18 +9,19 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
-export function errorHandler(log: (message: string) => void): ErrorRequestHandler {
-  return function errorHandler(err: unknown, req, res, next) {
+/** The connect error signature, so it also ends an Express app (the pages app, tests). */
+export function errorHandler(log: (message: string) => void): ErrorHandler {
+  return function errorHandler(err, req, res, next) {
     if (res.headersSent) {
       // Too late for a status: cut the connection so the client sees a failure, not a truncated success.
-      log(`Error after response started on ${req.method} ${req.path}: ${describe(err)}`);
+      log(`Error after response started on ${req.method} ${pathOf(req)}: ${describe(err)}`);
       res.destroy();
       return;
     }
     const { status, message } = classify(err);
     // A RequestError (busy, shutting down) is an answer we chose, not a failure to log.
-    if (status >= 500 && !(err instanceof RequestError)) log(`Unhandled error on ${req.method} ${req.path}: ${describe(err)}`);
-    res.status(status).json({ error: message });
+    if (status >= 500 && !(err instanceof RequestError)) log(`Unhandled error on ${req.method} ${pathOf(req)}: ${describe(err)}`);
+    sendJson(res, status, { error: message });
     void next;
   };
 }
@@ -58,8 +59,8 @@ function formatMb(bytes: number): string {
 }
 
 /** JSON 404 for anything no route matched. */
-export function notFound(): RequestHandler {
+export function notFound(): Handler {
   return function notFound(req, res) {
-    res.status(404).json({ error: `Not found: ${req.method} ${req.path}` });
+    sendJson(res, 404, { error: `Not found: ${req.method} ${pathOf(req)}` });
   };
 }

@@ -77,3 +77,16 @@ export function trustProxy(project: Pick<Project, "config">): boolean | number |
   const value = (project.config as { server?: { trust_proxy?: unknown } } | undefined)?.server?.trust_proxy;
   return typeof value === "boolean" || typeof value === "number" || typeof value === "string" ? value : false;
 }
+
+/** Decides which hop of X-Forwarded-For is the client (`proxy-addr`'s trust function). */
+export type TrustFn = (address: string, hop: number) => boolean;
+
+/** `server.trust_proxy` compiled the way Express compiles its `trust proxy` setting. */
+export function trustFn(project: Pick<Project, "config">): TrustFn {
+  const value = trustProxy(project);
+  if (value === true) return () => true;
+  if (value === false) return () => false;
+  if (typeof value === "number") return (_address, hop) => hop < value;
+  const { compile } = require("proxy-addr") as typeof import("proxy-addr");
+  return compile(value.split(",").map((part) => part.trim()));
+}

@@ -1,4 +1,4 @@
-/** startServer: one http.Server carrying the Express app and the /ws/chat upgrade handler, with graceful shutdown. */
+/** startServer: one http.Server carrying the app (app.ts) and the /ws/chat upgrade handler, with graceful shutdown. */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KliskError } from "../errors";
@@ -8,7 +8,7 @@ import { STATE_SECRET_ENV, stateSigner } from "../runner/stateSigning";
 import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app";
 import { WORKER_HEADER } from "./cluster";
 import { loadApiKeys, type ApiKeys } from "./auth";
-import { resolveServerLimits } from "./limits";
+import { resolveServerLimits, trustFn } from "./limits";
 import { RunRegistry } from "./runs";
 import { chatSocketServer } from "./ws";
 
@@ -46,7 +46,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const signer = stateSigner();
   if (!signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
   // One limiter for REST and WebSocket, so a client has one budget whichever it uses.
-  const rateLimiter = defaultRateLimiter(limits, keys);
+  const rateLimiter = defaultRateLimiter(project, limits, keys);
 
   const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null });
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
@@ -55,8 +55,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     const id = String(options.workerId);
     server.prependListener("request", (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader(WORKER_HEADER, id));
   }
-  const trust = app.get("trust proxy fn");
-  const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust });
+  const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust: trustFn(project) });
   server.on("upgrade", sockets.handleUpgrade);
   const unused = trackUnusedConnections(server);
 

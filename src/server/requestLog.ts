@@ -4,8 +4,9 @@
  * and returned either way. Only the path is logged, never the query string or headers: keys live there.
  */
 import { randomUUID } from "node:crypto";
-import type { RequestHandler, Response } from "express";
+import type { ServerResponse } from "node:http";
 import { log } from "../log";
+import { pathOf, type Handler } from "./handlers";
 
 /** Ids we pass through as given: short, and nothing that could forge a log line or header. */
 const CLIENT_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
@@ -14,27 +15,40 @@ export function requestIdFrom(header: unknown): string {
   return typeof header === "string" && CLIENT_ID.test(header) ? header : randomUUID();
 }
 
+/** What the log line says about a response beyond its status: its id, and the agent that answered. */
+interface RequestNotes {
+  id: string;
+  agent?: string;
+}
+const notes = new WeakMap<ServerResponse, RequestNotes>();
+
 /** The id the request log uses for this response (set by requestLog). */
-export function requestIdOf(res: Response): string | undefined {
-  return res.locals.requestId as string | undefined;
+export function requestIdOf(res: ServerResponse): string | undefined {
+  return notes.get(res)?.id;
 }
 
-export function requestLog(): RequestHandler {
+/** Names the agent that answered, for the request's log line. */
+export function noteAgent(res: ServerResponse, agent: string): void {
+  const note = notes.get(res);
+  if (note) note.agent = agent;
+}
+
+export function requestLog(): Handler {
   return function requestLog(req, res, next) {
-    const id = requestIdFrom(req.headers["x-request-id"]);
-    res.locals.requestId = id;
-    res.setHeader("X-Request-Id", id);
+    const note: RequestNotes = { id: requestIdFrom(req.headers["x-request-id"]) };
+    notes.set(res, note);
+    res.setHeader("X-Request-Id", note.id);
     const started = performance.now();
-    const path = req.path; // now: routers may rewrite req.url while they run
+    const path = pathOf(req); // now: routers may rewrite req.url while they run
     res.once("close", () => {
       const fields: Record<string, unknown> = {
-        reqId: id,
+        reqId: note.id,
         method: req.method,
         path,
         status: res.statusCode,
         durationMs: Math.round((performance.now() - started) * 10) / 10,
       };
-      if (res.locals.agent !== undefined) fields.agent = res.locals.agent;
+      if (note.agent !== undefined) fields.agent = note.agent;
       // Closed before the response ended: the client hung up (its run was aborted).
       if (!res.writableFinished) fields.aborted = true;
       // Load balancers poll /health every few seconds; those lines are only wanted when debugging.

@@ -2,7 +2,7 @@
  * The one SSE writer: headers once, one `data: <json>` frame per event, always `data: [DONE]` and `end()`.
  * A client that goes away aborts the run; a slow client is waited for (backpressure), not buffered without end.
  */
-import type { Response } from "express";
+import type { ServerResponse } from "node:http";
 import { AbortedError } from "../errors";
 import type { ChatEvent } from "../runner/events";
 import { CLIENT_GONE_MESSAGE } from "./runs";
@@ -18,7 +18,7 @@ export interface SseOptions {
   heartbeatMs?: number;
 }
 
-export async function writeSse(res: Response, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
+export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
   const { controller, log } = options;
   let closed = false;
   res.on("close", () => {
@@ -75,7 +75,7 @@ class FrameWriter {
   /** Set while the client is not keeping up: wait for it before producing more (never buffer without end). */
   backpressure: Promise<void> | undefined;
 
-  constructor(private readonly res: Response) {}
+  constructor(private readonly res: ServerResponse) {}
 
   write(chunk: string): void {
     if (this.res.destroyed) return;

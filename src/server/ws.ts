@@ -9,8 +9,8 @@ import { log as logger } from "../log";
 import type { Project } from "../project/project";
 import type { StateSigner } from "../runner/stateSigning";
 import { INVALID_KEY_MESSAGE, keyFromHeaders, type ApiKeys } from "./auth";
-import type { ServerLimits } from "./limits";
-import { clientAddress, type RateLimiter, type TrustFn } from "./rateLimit";
+import type { ServerLimits, TrustFn } from "./limits";
+import { clientAddress, type RateLimiter } from "./rateLimit";
 import { requestIdFrom } from "./requestLog";
 import type { RunRegistry } from "./runs";
 import { ChatSession } from "./wsSession";
@@ -29,7 +29,7 @@ export interface ChatSocketOptions {
   pingIntervalMs?: number;
   signer?: StateSigner;
   rateLimiter?: RateLimiter;
-  /** Express's compiled `trust proxy`, so a client's address is found the same way as for REST. */
+  /** server.trust_proxy compiled (limits.ts), so a client's address is found the same way as for REST. */
   trust?: TrustFn;
 }
 

@@ -4,8 +4,7 @@
  * configureLogger (the `--log-level` flag), else KLISK_LOG_LEVEL, else info. Whatever the call site
  * passes, API keys and Authorization headers are redacted.
  */
-import pino, { type DestinationStream, type Logger } from "pino";
-import { prettyDestination } from "./logPretty";
+import type { DestinationStream, Logger } from "pino";
 
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -27,26 +26,38 @@ export interface LoggerOptions {
   pretty?: boolean;
 }
 
+let settings: LoggerOptions = {};
 let current: Logger | undefined;
 
 export function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
 
-/** (Re)creates the logger. Called by `klisk serve` for --log-level, by tests to capture lines. */
-export function configureLogger(options: LoggerOptions = {}): Logger {
+/**
+ * Sets how the logger is made: by `klisk serve` for --log-level, by tests to capture lines. The logger
+ * itself (and pino) is created at the first entry: a server that has nothing to log yet starts without it.
+ */
+export function configureLogger(options: LoggerOptions = {}): void {
+  settings = options;
+  current = undefined;
+}
+
+function createLogger(options: LoggerOptions): Logger {
+  const pino = require("pino") as typeof import("pino");
   const envLevel = process.env.KLISK_LOG_LEVEL?.trim().toLowerCase();
   const wanted = options.level ?? envLevel ?? "info";
   const level = isLogLevel(wanted) ? wanted : "info";
   const pretty = options.pretty ?? (options.destination === undefined && process.stderr.isTTY === true);
-  const destination = options.destination ?? (pretty ? prettyDestination(process.stderr) : pino.destination({ dest: 2, sync: true }));
-  current = pino({ level, base: { pid: process.pid }, redact: { paths: REDACT, censor: "[redacted]" } }, destination);
-  if (!isLogLevel(wanted)) current.warn({ level: wanted }, `Unknown log level; using info (one of ${LOG_LEVELS.join(", ")})`);
-  return current;
+  const destination =
+    options.destination ??
+    (pretty ? (require("./logPretty") as typeof import("./logPretty")).prettyDestination(process.stderr) : pino.destination({ dest: 2, sync: true }));
+  const logger = pino({ level, base: { pid: process.pid }, redact: { paths: REDACT, censor: "[redacted]" } }, destination);
+  if (!isLogLevel(wanted)) logger.warn({ level: wanted }, `Unknown log level; using info (one of ${LOG_LEVELS.join(", ")})`);
+  return logger;
 }
 
 function logger(): Logger {
-  return current ?? configureLogger();
+  return (current ??= createLogger(settings));
 }
 
 /** The interface every module logs through: `log.info({ fields }, "message")`. */

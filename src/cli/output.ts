@@ -2,7 +2,7 @@
  * Printing helpers shared by the CLI commands: colour only on a TTY without NO_COLOR, one way to report
  * an error, a tiny spinner, and the renderer that turns ChatEvents into terminal output.
  */
-import chalk from "chalk";
+import type chalk from "chalk";
 import { KliskError } from "../errors";
 import type { ChatEvent } from "../runner/events";
 
@@ -15,9 +15,16 @@ export function colorEnabled(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv 
   return stream.isTTY === true;
 }
 
-/** A chalk instance for one stream, so stdout and stderr decide their colour independently. */
+/** Without colour every style, however chained (`style.bold.red`), returns its text unchanged. */
+const PLAIN: Style = new Proxy(((...text: unknown[]) => text.join(" ")) as Style, { get: () => PLAIN });
+
+/**
+ * A chalk instance for one stream, so stdout and stderr decide their colour independently. chalk is loaded
+ * only when there is colour to print: a server logging to a pipe starts without it.
+ */
 export function styleFor(stream: NodeJS.WriteStream): Style {
-  if (!colorEnabled(stream)) return new chalk.Instance({ level: 0 });
+  if (!colorEnabled(stream)) return PLAIN;
+  const chalk = require("chalk") as typeof import("chalk");
   return new chalk.Instance({ level: chalk.level > 0 ? chalk.level : 1 });
 }
 

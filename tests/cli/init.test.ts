@@ -42,7 +42,10 @@ describe("klisk init", () => {
     expect(read(dir, "src/main.ts")).toMatch(/name: "Assistant"[\s\S]*model: "gpt-5.2"[\s\S]*tools: \[greet\]/);
     expect(read(dir, "src/tools/greet.ts")).toMatch(/import \{ tool, z \} from "klisk"/);
     expect(read(dir, ".env")).toMatch(/^OPENAI_API_KEY=$/m);
-    expect(read(dir, ".env")).toBe(read(dir, ".env.example"));
+    // .env is .env.example plus a fresh state-signing secret, which never goes into the shared example.
+    expect(read(dir, ".env").startsWith(read(dir, ".env.example"))).toBe(true);
+    expect(read(dir, ".env")).toMatch(/^KLISK_STATE_SECRET=[0-9a-f]{64}$/m);
+    expect(read(dir, ".env.example")).not.toMatch(/KLISK_STATE_SECRET/);
     expect(read(dir, ".gitignore")).toMatch(/^\.env$/m);
     expect(read(dir, ".dockerignore")).toMatch(/^\.env$/m);
     expect(read(dir, "README.md")).toMatch(/^# my-agent$/m);

@@ -105,6 +105,8 @@ describe("the packed package", () => {
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(["tool_call", "tool_result", "token", "done"]));
     expect(events.find((e) => e.type === "tool_result").data.output).toBe("Hello, Ada! Welcome aboard.");
     expect(events[events.length - 1]).toMatchObject({ type: "done", data: "Tool said: Hello, Ada! Welcome aboard." });
+    // klisk init wrote a KLISK_STATE_SECRET into .env, so the returned state is signed from the first start.
+    expect(events[events.length - 1].state.signature).toEqual(expect.any(String));
     // The agent from the template reached the upstream with its model, instructions and tool.
     const body = fake.requests[0].body;
     expect(body.model).toBe("gpt-5.2");

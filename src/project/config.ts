@@ -1,13 +1,13 @@
 /**
- * `klisk.config.yaml`: parsed with `yaml`, validated and defaulted with zod, returned deeply frozen.
+ * `klisk.config.yaml`: parsed with `yaml` (its result cached by content, parseCache.ts), validated and defaulted with zod, returned deeply frozen.
  * Keys stay snake_case, as users write them. The `deploy.chat` / `deploy.widget` / `deploy.api` blocks keep
  * the keys and defaults of the Python klisk (`klisk/core/config.py`) so existing configs load unchanged.
  */
 import fs from "node:fs";
 import path from "node:path";
-import YAML from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../errors";
+import { cacheDir, cachedParse } from "./parseCache";
 
 export const CONFIG_FILE = "klisk.config.yaml";
 
@@ -152,7 +152,8 @@ export function loadConfig(dir: string): LoadedConfig {
   } catch (err) {
     throw new ConfigError(`${CONFIG_FILE}: cannot read ${file} (${(err as Error).message})`);
   }
-  const raw = dropNulls(parseYaml(text)) ?? {};
+  const yamlVersion = (require("yaml/package.json") as { version: string }).version;
+  const raw = dropNulls(cachedParse(text, { kind: "config", version: yamlVersion, dir: cacheDir(absDir) }, parseYaml)) ?? {};
   const warnings: string[] = [];
   if (isPlainObject(raw)) {
     for (const key of Object.keys(PYTHON_ONLY_KEYS)) {
@@ -166,6 +167,7 @@ export function loadConfig(dir: string): LoadedConfig {
 }
 
 function parseYaml(text: string): unknown {
+  const YAML = require("yaml") as typeof import("yaml");
   const doc = YAML.parseDocument(text);
   const error = doc.errors[0];
   if (error) {

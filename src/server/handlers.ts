@@ -1,7 +1,7 @@
 /**
  * The API's handler chain on plain node:http. Handlers have the connect signature `(req, res, next)`, so the
- * same factories also mount in Express; the API routes run them without Express's router, which cost more
- * CPU per request than the rest of a JSON chat turn's server-side work (see docs/scaling.md).
+ * same factories also mount in Express. The API routes run them without Express: its router and per-request
+ * set-up were the largest part of klisk's own CPU per JSON chat turn (`npm run bench`, bench/profile.js).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 

@@ -61,7 +61,15 @@ export function createApp(project: Project, options: AppOptions = {}): App {
   const pages = lazyPages(project, log);
 
   return function app(req, res) {
-    const fail = (err: unknown) => onError(err, req, res, () => undefined);
+    const fail = (err: unknown) => {
+      try {
+        onError(err, req, res, () => undefined);
+      } catch (failure) {
+        // Never let an error escape as an unhandled rejection (it would end the process): cut this response.
+        log(`Error handler failed on ${req.method} ${pathOf(req)}: ${String(failure)}`);
+        res.destroy();
+      }
+    };
     runChain(common, req, res, fail, () => {
       const route = routes.get(routeKey(req));
       if (route === undefined) return pages()(req, res);

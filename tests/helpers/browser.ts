@@ -45,6 +45,21 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** One headless Chromium for a test file: launched before its tests, closed after them. */
+export function useBrowser(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error("useBrowser(): the browser is launched in beforeAll; call it from a test or hook");
+    return browser;
+  };
+}
+
 /** A fresh context per test (its own localStorage). Waits give up after 10 s, well inside jest's 30 s. */
 export async function newContext(browser: Browser): Promise<BrowserContext> {
   const context = await browser.newContext({ viewport: { width: 900, height: 760 } });

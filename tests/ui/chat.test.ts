@@ -3,22 +3,16 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { tool, z } from "../../src/index";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { launchBrowser, newContext, screenshotPath, startChatServer, type ChatServer } from "../helpers/browser";
+import { newContext, screenshotPath, startChatServer, type ChatServer, useBrowser } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 import type { AgentOptions } from "../../src/project/registry";
 
 const fake = useFakeOpenAI();
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 let server: ChatServer | undefined;
 let context: BrowserContext | undefined;
@@ -38,7 +32,7 @@ const assistant: AgentOptions = { name: "Assistant", instructions: "Be brief." }
 
 async function openChat(options: { agents?: AgentOptions[]; config?: string; keys?: ApiKeys; connect?: boolean } = {}): Promise<Page> {
   server = await startChatServer(makeProject(options.agents ?? [assistant], options.config ?? ""), options.keys);
-  context = await newContext(browser);
+  context = await newContext(browser());
   const page = await context.newPage();
   page.on("pageerror", (err) => pageErrors.push(err.message));
   page.on("dialog", (dialog) => {

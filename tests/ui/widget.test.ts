@@ -1,19 +1,13 @@
 /// <reference lib="dom" />
 /** widget.js on a page of another origin, in headless Chromium: the bubble, the iframe, the key by postMessage. */
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { launchBrowser, newContext, screenshotPath, startChatServer, startHostPage, type ChatServer } from "../helpers/browser";
+import { newContext, screenshotPath, startChatServer, startHostPage, type ChatServer, useBrowser } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchBrowser();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useBrowser();
 
 let server: ChatServer | undefined;
 let host: { url: string; close(): Promise<void> } | undefined;
@@ -33,7 +27,7 @@ async function openHostPage(config: string, body: (serverUrl: string) => string,
   server = await startChatServer(makeProject([{ name: "Assistant" }], config), keys);
   const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><p>Products...</p>${body(server.url)}</body></html>`;
   host = await startHostPage(html);
-  context = await newContext(browser);
+  context = await newContext(browser());
   const page = await context.newPage();
   page.on("pageerror", (err) => pageErrors.push(err.message));
   await page.goto(host.url);

@@ -1,4 +1,5 @@
 /** The server's view of `limits:` (and `server.trust_proxy`) in klisk.config.yaml, with the defaults it falls back to. */
+import proxyAddr from "proxy-addr";
 import type { Project } from "../project/project";
 import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "../runner/attachments";
 
@@ -87,6 +88,5 @@ export function trustFn(project: Pick<Project, "config">): TrustFn {
   if (value === true) return () => true;
   if (value === false) return () => false;
   if (typeof value === "number") return (_address, hop) => hop < value;
-  const { compile } = require("proxy-addr") as typeof import("proxy-addr");
-  return compile(value.split(",").map((part) => part.trim()));
+  return proxyAddr.compile(value.split(",").map((part) => part.trim()));
 }

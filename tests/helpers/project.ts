@@ -122,6 +122,19 @@ export interface WsClient {
   close(): void;
 }
 
+/**
+ * Sends one bad frame on a fresh socket: the answer must be a single error frame matching `error`, and the
+ * same socket must then complete a chat ("Echo: still here" from the fake). Closes the socket.
+ */
+export async function expectWsErrorFrameThenChat(url: string, frame: string | object, error: RegExp): Promise<void> {
+  const client = await openWs(url);
+  client.send(frame);
+  expect(await client.next()).toEqual({ type: "error", data: expect.stringMatching(error) });
+  client.send({ message: "still here" });
+  expect((await client.until("done")).at(-1).data).toBe("Echo: still here");
+  client.close();
+}
+
 export function openWs(url: string, options: { path?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
   const ws = new WebSocket(url.replace(/^http/, "ws") + (options.path ?? "/ws/chat"), { headers: options.headers });
   const frames: any[] = [];

@@ -6,7 +6,7 @@
 import http from "node:http";
 import zlib from "node:zlib";
 import type { RunningServer } from "../../src/server/listen";
-import { makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { expectWsErrorFrameThenChat, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
 import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
@@ -125,13 +125,8 @@ const wsCases: Array<[string, string | object, RegExp]> = [
 ];
 
 test.each(wsCases)("WS: %s gets an error frame, the socket stays open", async (_name, frame, error) => {
-  const client = await openWs(plain.url);
-  client.send(frame);
-  expect(await client.next()).toEqual({ type: "error", data: expect.stringMatching(error) });
-  client.send({ message: "still here" });
-  expect((await client.until("done")).at(-1).data).toBe("Echo: still here");
-  expect(fake().requests).toHaveLength(1);
-  client.close();
+  await expectWsErrorFrameThenChat(plain.url, frame, error);
+  expect(fake().requests).toHaveLength(1); // only the follow-up chat reached the model
   await stillWorks(plain);
 });
 

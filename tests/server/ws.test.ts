@@ -9,7 +9,7 @@ import { RunRegistry } from "../../src/server/runs";
 import { chatSocketServer } from "../../src/server/ws";
 import type { Project } from "../../src/project/project";
 import type { RunningServer } from "../../src/server/listen";
-import { makeProject, openWs, serve, useFakeOpenAI } from "../helpers/project";
+import { expectWsErrorFrameThenChat, makeProject, openWs, serve, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 let project: Project;
@@ -143,13 +143,8 @@ const badFrames: Array<[string, string | object, RegExp]> = [
 ];
 
 test.each(badFrames)("%s gets an error frame and the connection stays open", async (_name, frame, message) => {
-  const client = await openWs(server.url);
-  client.send(frame);
-  expect(await client.next()).toEqual({ type: "error", data: expect.stringMatching(message) });
-  client.send({ message: "still here" });
-  expect((await client.until("done")).at(-1).data).toBe("Echo: still here");
-  expect(fake().requests).toHaveLength(1);
-  client.close();
+  await expectWsErrorFrameThenChat(server.url, frame, message);
+  expect(fake().requests).toHaveLength(1); // only the follow-up chat reached the model
 });
 
 test("a binary frame gets an error frame", async () => {

@@ -110,16 +110,28 @@ async function measureServer(kind, settings, upstream, dirs) {
     await server.stop();
   }
 
-  // Cold start: the first spawn warms the OS file cache (and, for klisk, jiti's transpile cache).
-  const times = [];
+  return figures;
+}
+
+/**
+ * Cold start, spawn → first /health 200, for every server. The starts alternate between the servers, so a
+ * busy moment on this machine (the sockets of the figures above being torn down, the bench's own GC) falls
+ * on both sides of a ratio alike. The first start of each warms the OS file cache (and, for klisk, jiti's
+ * transpile cache and the config parse cache) and is not counted.
+ */
+async function measureColdStarts(kinds, settings, upstream, dirs) {
+  const times = Object.fromEntries(kinds.map((kind) => [kind, []]));
   const port = await freePort();
   for (let i = 0; i <= settings.coldStarts; i++) {
-    const ms = await coldStart(kind, { upstreamUrl: upstream.url, projectDir: dirs.template, port });
-    if (i > 0) times.push(ms);
+    for (const kind of kinds) {
+      const ms = await coldStart(kind, { upstreamUrl: upstream.url, projectDir: dirs.template, port });
+      if (i > 0) times[kind].push(ms);
+    }
   }
-  figures.coldStartMs = median(times);
-  log(`cold start ${figures.coldStartMs.toFixed(0)} ms`);
-  return figures;
+  const medians = Object.fromEntries(kinds.map((kind) => [kind, median(times[kind])]));
+  process.stderr.write(`  cold start: ${kinds.map((kind) => `${kind} ${medians[kind].toFixed(0)} ms`).join(", ")}
+`);
+  return medians;
 }
 
 function format(value, digits) {
@@ -176,6 +188,8 @@ async function main() {
       process.stderr.write(`run ${run}/${settings.runs}\n`);
       const figures = {};
       for (const kind of settings.servers) figures[kind] = await measureServer(kind, settings, upstream, dirs);
+      const coldStarts = await measureColdStarts(settings.servers, settings, upstream, dirs);
+      for (const kind of settings.servers) figures[kind].coldStartMs = coldStarts[kind];
       runs.push(figures);
     }
   } finally {

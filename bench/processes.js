@@ -20,16 +20,31 @@ function serverEnv(upstreamUrl, extra = {}) {
   return { ...env, OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: "bench", BENCH_MODEL: MODEL, NO_COLOR: "1", ...extra };
 }
 
-/** Spawns a process and resolves once `pattern` shows in its stdout (with the match), or rejects if it exits. */
+/**
+ * Spawns a process and resolves once `pattern` shows in its stdout (with the match), or rejects if it exits.
+ * Its stderr (klisk's request log) goes to a file, not through this process: autocannon runs here, and
+ * reading a server's log lines would slow the load generator for the servers that log and not for the rest.
+ */
 function spawnUntil(command, args, { cwd, env, pattern, timeoutMs = 20_000 }) {
-  const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+  const errFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "klisk-bench-log-")), "stderr.log");
+  const errFd = fs.openSync(errFile, "w");
+  const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", errFd] });
+  fs.closeSync(errFd);
+  const removeLog = () => fs.rmSync(path.dirname(errFile), { recursive: true, force: true });
+  const stderrTail = () => {
+    try {
+      return fs.readFileSync(errFile, "utf8").slice(-4000);
+    } catch {
+      return "";
+    }
+  };
   let out = "";
-  let err = "";
-  child.stderr.on("data", (d) => (err = (err + d).slice(-4000)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`timed out waiting for ${pattern}`)), timeoutMs);
     const fail = (e) => {
       clearTimeout(timer);
+      const err = stderrTail();
+      removeLog();
       child.kill("SIGKILL");
       reject(new Error(`${path.basename(args[0] ?? command)}: ${e.message}\nstdout: ${out}\nstderr: ${err}`));
     };
@@ -42,7 +57,8 @@ function spawnUntil(command, args, { cwd, env, pattern, timeoutMs = 20_000 }) {
       out = null;
       clearTimeout(timer);
       child.removeAllListeners("exit");
-      resolve({ child, match, stderr: () => err });
+      child.once("exit", removeLog);
+      resolve({ child, match });
     });
   });
 }

@@ -92,6 +92,20 @@ test("whatever a call site passes, key-like fields are redacted", () => {
   expect(entries()[0].headers).toEqual({ authorization: "[redacted]", "x-api-key": "[redacted]" });
 });
 
+test("redaction ignores case, reaches three levels down, leaves other fields and the caller's objects alone", () => {
+  const fields = { agent: "Billing", Authorization: KEY, upstream: { headers: { "X-API-Key": KEY, accept: "json" } }, list: [1, 2] };
+  const before = structuredClone(fields);
+  log.warn(fields, "careless");
+  expect(lines.join("")).not.toContain(KEY);
+  expect(entries()[0]).toMatchObject({
+    agent: "Billing",
+    Authorization: "[redacted]",
+    upstream: { headers: { "X-API-Key": "[redacted]", accept: "json" } },
+    list: [1, 2],
+  });
+  expect(fields).toEqual(before);
+});
+
 test("the terminal format is one short line with level, message and fields", () => {
   const line = formatLine(JSON.stringify({ level: 40, time: 0, pid: 1, msg: "Run aborted", reqId: "r1", reason: "Run cancelled" }));
   expect(line.replace(/\x1b\[[0-9;]*m/g, "")).toMatch(/^\d\d:\d\d:\d\d WARN  Run aborted reqId=r1 reason=Run cancelled\n$/);

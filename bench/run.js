@@ -129,8 +129,7 @@ async function measureColdStarts(kinds, settings, upstream, dirs) {
     }
   }
   const medians = Object.fromEntries(kinds.map((kind) => [kind, median(times[kind])]));
-  process.stderr.write(`  cold start: ${kinds.map((kind) => `${kind} ${medians[kind].toFixed(0)} ms`).join(", ")}
-`);
+  process.stderr.write(`  cold start: ${kinds.map((kind) => `${kind} ${medians[kind].toFixed(0)} ms`).join(", ")}\n`);
   return medians;
 }
 

@@ -21,10 +21,10 @@ const CENSOR = "[redacted]";
 /**
  * `fields` with every secret field censored; the same object when there is none (the usual case), else a copy
  * along the censored paths, so the caller's objects are never changed. Our own walk rather than pino's
- * `redact`: its wildcard paths run a stringifier on every field of every entry, ~20 µs per request-log line
- * (bench/profile.js and an A/B under `npm run bench` load), where this is a few key lookups.
+ * `redact`: its wildcard paths run a stringifier on every field of every entry, ~25 µs of CPU per request-log line
+ * (an A/B under the bench's JSON load), where this is a few key lookups.
  */
-export function censorSecrets(fields: Fields, depth = 1): Fields {
+function censorSecrets(fields: Fields, depth = 1): Fields {
   let copy: Fields | undefined;
   for (const name of Object.keys(fields)) {
     const value = fields[name];

@@ -95,7 +95,14 @@ const configSchema = z.object(
     limits: section({
       max_turns: int(1).default(10),
       run_timeout_s: positive().default(300),
-      max_body_mb: positive().default(64),
+      // One 20 MB attachment in base64 (26.7 MB) plus a long message and a full state; see README.
+      max_body_mb: positive().default(32),
+      // Bytes held by request bodies still being read, across the process (503 above): compressed or slow
+      // bodies cannot pile up without bound.
+      max_pending_body_mb: positive().default(128),
+      body_timeout_s: positive().default(30),
+      // A client that reads nothing for this long while a run writes to it loses the run (and its slot).
+      write_stall_s: positive().default(30),
       max_attachment_mb: positive().default(20),
       max_attachments: int(0).default(10),
       max_concurrent_runs: int(0).default(0), // 0 = unlimited

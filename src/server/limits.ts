@@ -2,6 +2,7 @@
 import proxyAddr from "proxy-addr";
 import type { Project } from "../project/project";
 import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "../runner/attachments";
+import { DEFAULT_RUN_TIMEOUT_S } from "../runner/run";
 
 export interface ServerLimits {
   /** Largest accepted request body, in bytes. */
@@ -17,13 +18,24 @@ export interface ServerLimits {
   wsMaxPayloadBytes: number;
   /** Interval of SSE `: ping` comments. */
   sseHeartbeatMs: number;
-  /** Requests per window per API key (per IP without auth); undefined = no rate limit. */
+  /** Requests per window per API key and client address; undefined = no rate limit. */
   rateLimit?: { windowMs: number; max: number };
+  /** Bytes all request bodies still being read may hold at once, across the process (503 above). */
+  maxPendingBodyBytes: number;
+  /** How long a request body may take to arrive (408 after). */
+  bodyTimeoutMs: number;
+  /** How long a write to a client that reads nothing may wait before its run is aborted. */
+  writeStallMs: number;
+  /** limits.run_timeout_s: the whole run, writes to the client included. */
+  runTimeoutMs: number;
 }
 
 const MB = 1024 * 1024;
 /** Same defaults as config.ts, for hand-built projects in tests and embedders that skip the loader. */
-const DEFAULT_MAX_BODY_MB = 64;
+const DEFAULT_MAX_BODY_MB = 32;
+const DEFAULT_MAX_PENDING_BODY_MB = 128;
+const DEFAULT_BODY_TIMEOUT_S = 30;
+const DEFAULT_WRITE_STALL_S = 30;
 export const DEFAULT_MAX_STATE_KB = 1024;
 export const DEFAULT_MAX_MESSAGE_CHARS = 100_000;
 export const DEFAULT_SSE_HEARTBEAT_S = 15;
@@ -37,6 +49,10 @@ interface RawLimits {
   max_message_chars?: number;
   ws_max_payload_mb?: number;
   sse_heartbeat_s?: number;
+  max_pending_body_mb?: number;
+  body_timeout_s?: number;
+  write_stall_s?: number;
+  run_timeout_s?: number;
   rate_limit?: { window_s?: number; max?: number };
 }
 
@@ -58,6 +74,10 @@ export function resolveServerLimits(project: Pick<Project, "config">): ServerLim
     // A frame carries the same JSON as a POST body, so by default it gets the same room.
     wsMaxPayloadBytes: Math.round(positive(raw.ws_max_payload_mb, maxBodyBytes / MB) * MB),
     sseHeartbeatMs: positive(raw.sse_heartbeat_s, DEFAULT_SSE_HEARTBEAT_S) * 1000,
+    maxPendingBodyBytes: positive(raw.max_pending_body_mb, DEFAULT_MAX_PENDING_BODY_MB) * MB,
+    bodyTimeoutMs: positive(raw.body_timeout_s, DEFAULT_BODY_TIMEOUT_S) * 1000,
+    writeStallMs: positive(raw.write_stall_s, DEFAULT_WRITE_STALL_S) * 1000,
+    runTimeoutMs: positive(raw.run_timeout_s, DEFAULT_RUN_TIMEOUT_S) * 1000,
     rateLimit: rate && positive(rate.window_s, 0) > 0 && positive(rate.max, 0) > 0 ? { windowMs: rate.window_s! * 1000, max: rate.max! } : undefined,
   };
 }

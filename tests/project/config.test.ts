@@ -34,7 +34,7 @@ describe("loadConfig defaults", () => {
     });
     expect(config.providers).toEqual({});
     expect(config.limits).toEqual({
-      max_turns: 10, run_timeout_s: 300, max_body_mb: 64, max_attachment_mb: 20, max_attachments: 10, max_concurrent_runs: 0,
+      max_turns: 10, run_timeout_s: 300, max_body_mb: 32, max_pending_body_mb: 128, body_timeout_s: 30, write_stall_s: 30, max_attachment_mb: 20, max_attachments: 10, max_concurrent_runs: 0,
       max_state_kb: 1024, max_message_chars: 100_000, sse_heartbeat_s: 15,
     });
   });
@@ -112,7 +112,7 @@ limits:
     local: { base_url: "http://localhost:11434/v1", api: "responses", headers: { "X-Team": "core" } },
     corp: { base_url: "https://llm.corp.example/v1", api_key_env: "CORP_KEY", api: "chat", headers: {} },
   });
-  expect(config.limits).toMatchObject({ max_turns: 3, run_timeout_s: 12.5, max_concurrent_runs: 4, max_body_mb: 64 });
+  expect(config.limits).toMatchObject({ max_turns: 3, run_timeout_s: 12.5, max_concurrent_runs: 4, max_body_mb: 32 });
 });
 
 describe("bad values name the file, the key path and what is accepted", () => {

@@ -54,11 +54,11 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   // One controller for the whole run: the client's signal, the run timeout, and the consumer stopping
   // early (finally below) all end the model request and signal the tools.
   const run = new AbortController();
-  // The caller says why (cancel, shutdown); anything else reads as a plain cancel.
-  const onClientAbort = () => run.abort(options.signal?.reason instanceof AbortedError ? options.signal.reason : new AbortedError());
+  // The caller says why (cancel, shutdown, the server's run deadline); anything else reads as a plain cancel.
+  const onClientAbort = () => run.abort(options.signal?.reason instanceof KliskError ? options.signal.reason : new AbortedError());
   options.signal?.addEventListener("abort", onClientAbort, { once: true });
   if (options.signal?.aborted) onClientAbort();
-  const timer = setTimeout(() => run.abort(new ModelError(`The run timed out after ${timeoutS} s`)), timeoutS * 1000);
+  const timer = setTimeout(() => run.abort(runTimeoutError(timeoutS)), timeoutS * 1000);
   timer.unref();
   // Once the answer is out nothing is left running, and aborting would only cost an error and its listeners.
   let answered = false;
@@ -166,6 +166,11 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     options.signal?.removeEventListener("abort", onClientAbort);
     if (!answered && !run.signal.aborted) run.abort(new AbortedError());
   }
+}
+
+/** Why a run over limits.run_timeout_s ends (here, and in the server, which also counts time spent writing). */
+export function runTimeoutError(seconds: number): ModelError {
+  return new ModelError(`The run timed out after ${seconds} s`);
 }
 
 function userInput(message: string, attachments: readonly Attachment[]): InputItem {

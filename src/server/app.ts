@@ -44,7 +44,7 @@ export const defaultLogger: Logger = (message) => log.error({}, message);
 export function createApp(project: Project, options: AppOptions = {}): App {
   const keys = options.keys ?? loadApiKeys();
   const limits = options.limits ?? resolveServerLimits(project);
-  const runs = options.runs ?? new RunRegistry(limits.maxConcurrentRuns);
+  const runs = options.runs ?? new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
   const log = options.log ?? defaultLogger;
   const signer = options.signer === undefined ? stateSigner() : options.signer ?? undefined;
   const rateLimiter = options.rateLimiter === undefined ? defaultRateLimiter(project, limits, keys) : options.rateLimiter ?? undefined;

@@ -42,7 +42,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const log = options.log ?? defaultLogger;
   const keys = options.keys ?? loadApiKeys();
   const limits = resolveServerLimits(project);
-  const runs = new RunRegistry(limits.maxConcurrentRuns);
+  const runs = new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
   const signer = stateSigner();
   if (!signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
   // One limiter for REST and WebSocket, so a client has one budget whichever it uses.

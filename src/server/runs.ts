@@ -5,6 +5,7 @@
  */
 import { AbortedError } from "../errors";
 import { log } from "../log";
+import { runTimeoutError } from "../runner/run";
 
 export const BUSY_MESSAGE = "Too many runs in progress; try again shortly";
 export const SHUTTING_DOWN_MESSAGE = "Server shutting down";
@@ -14,13 +15,24 @@ export const CLIENT_GONE_MESSAGE = "Client disconnected";
 /** What the abort log line says about a run (request id, transport). */
 export type RunLabel = Record<string, unknown>;
 
+interface ActiveRun {
+  label?: RunLabel;
+  deadline?: NodeJS.Timeout;
+}
+
 export class RunRegistry {
-  private readonly active = new Map<AbortController, RunLabel | undefined>();
+  private readonly active = new Map<AbortController, ActiveRun>();
   private closingFlag = false;
   private onEmpty: (() => void) | undefined;
 
-  /** `maxConcurrent` 0 means unlimited. */
-  constructor(private readonly maxConcurrent = 0) {}
+  /**
+   * `maxConcurrent` 0 means unlimited. `runTimeoutMs` (limits.run_timeout_s) aborts a run however it is
+   * stuck: runChat times its own work, this also covers a transport waiting on a client that does not read.
+   */
+  constructor(
+    private readonly maxConcurrent = 0,
+    private readonly runTimeoutMs?: number,
+  ) {}
 
   get size(): number {
     return this.active.size;
@@ -35,13 +47,21 @@ export class RunRegistry {
     if (this.closingFlag) return null;
     if (this.maxConcurrent > 0 && this.active.size >= this.maxConcurrent) return null;
     const controller = new AbortController();
-    this.active.set(controller, label);
+    const run: ActiveRun = { label };
+    if (this.runTimeoutMs !== undefined) {
+      const seconds = this.runTimeoutMs / 1000;
+      run.deadline = setTimeout(() => controller.abort(runTimeoutError(seconds)), this.runTimeoutMs);
+      run.deadline.unref();
+    }
+    this.active.set(controller, run);
     return controller;
   }
 
   finish(controller: AbortController): void {
-    const label = this.active.get(controller);
-    if (!this.active.delete(controller)) return;
+    const run = this.active.get(controller);
+    if (!run || !this.active.delete(controller)) return;
+    clearTimeout(run.deadline);
+    const label = run.label;
     // Aborts are normal (a closed tab, a cancel button, a deploy): info, not error.
     if (controller.signal.aborted) log.info({ ...label, reason: reasonText(controller.signal.reason) }, "Run aborted");
     if (this.active.size === 0) this.onEmpty?.();

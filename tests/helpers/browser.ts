@@ -94,7 +94,7 @@ export async function startChatServer(project: Project, keys: ApiKeys = loadApiK
 async function composeServer(project: Project, keys: ApiKeys): Promise<ChatServer> {
   const log = () => {};
   const limits = resolveServerLimits(project);
-  const runs = new RunRegistry(limits.maxConcurrentRuns);
+  const runs = new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
   const app = express();
   app.get("/api/info", (_req, res) => {
     res.json({ ...projectInfo(project, keys), ...uiInfo(project) });

@@ -37,15 +37,38 @@ export function stateSigner(secret: string | undefined = process.env[STATE_SECRE
   };
 }
 
-/** JSON with object keys sorted at every level; `undefined` members are left out, as JSON.stringify does. */
+/**
+ * JSON with object keys sorted at every level; `undefined` members are left out, as JSON.stringify does.
+ * Linear: pieces go into one list joined once (joining at every level re-copied the inner text per level).
+ * Recursive, so callers bound the depth first (the server refuses states over MAX_STATE_DEPTH).
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((item) => (item === undefined ? "null" : canonicalJson(item))).join(",")}]`;
-  if (value !== null && typeof value === "object") {
+  const out: string[] = [];
+  writeCanonical(value, out);
+  return out.join("");
+}
+
+function writeCanonical(value: unknown, out: string[]): void {
+  if (Array.isArray(value)) {
+    out.push("[");
+    value.forEach((item, i) => {
+      if (i > 0) out.push(",");
+      if (item === undefined) out.push("null");
+      else writeCanonical(item, out);
+    });
+    out.push("]");
+  } else if (value !== null && typeof value === "object") {
     const record = value as Record<string, unknown>;
     const keys = Object.keys(record).filter((key) => record[key] !== undefined).sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`).join(",")}}`;
+    out.push("{");
+    keys.forEach((key, i) => {
+      out.push(i > 0 ? "," : "", JSON.stringify(key), ":");
+      writeCanonical(record[key], out);
+    });
+    out.push("}");
+  } else {
+    out.push(JSON.stringify(value) ?? "null");
   }
-  return JSON.stringify(value) ?? "null";
 }
 
 function sameText(a: string, b: string): boolean {

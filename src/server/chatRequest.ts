@@ -11,6 +11,13 @@ import { resolveAgent } from "../runner/run";
 import { parseState } from "../runner/state";
 import type { StateSigner } from "../runner/stateSigning";
 import type { ServerLimits } from "./limits";
+import { measureJson } from "./measureJson";
+
+/**
+ * Deepest `state` accepted (klisk's own states nest about 6 deep). Checked before anything recursive (signature,
+ * validation) runs: a 10 KB state nested 5,000 deep would otherwise overflow the stack.
+ */
+export const MAX_STATE_DEPTH = 64;
 
 export interface ChatRequest {
   message: string;
@@ -68,10 +75,11 @@ export function parseTurnFields(body: JsonObject, project: Project, limits: Serv
 export function parseClientState(raw: unknown, limits: ServerLimits, signer: StateSigner | undefined, where = "state"): ChatState | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!isPlainObject(raw)) throw new RequestError(400, `'${where}' must be an object`);
-  const bytes = Buffer.byteLength(JSON.stringify(raw));
+  const { bytes, depth } = measureJson(raw);
   if (bytes > limits.maxStateBytes) {
     throw new RequestError(413, `'${where}' is too large: ${Math.ceil(bytes / 1024)} KB (limit ${Math.floor(limits.maxStateBytes / 1024)} KB, limits.max_state_kb)`);
   }
+  if (depth > MAX_STATE_DEPTH) throw new RequestError(400, `'${where}' is nested too deeply (more than ${MAX_STATE_DEPTH} levels)`);
   if (signer === undefined || Object.keys(raw).length === 0) return parseState(raw, where);
   return parseState(signer.verify(raw), where);
 }

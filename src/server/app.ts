@@ -14,7 +14,7 @@ import { chatRoute } from "./chat";
 import { cors } from "./cors";
 import { errorHandler, notFound } from "./errorHandler";
 import { pathOf, runChain, sendJson, type Handler } from "./handlers";
-import { jsonBody } from "./jsonBody";
+import { jsonBody, PendingBodies } from "./jsonBody";
 import { stateSigner, type StateSigner } from "../runner/stateSigning";
 import { corsOrigins, resolveServerLimits, trustFn, type ServerLimits } from "./limits";
 import { createRateLimiter, type RateLimiter } from "./rateLimit";
@@ -51,7 +51,8 @@ export function createApp(project: Project, options: AppOptions = {}): App {
 
   const common: Handler[] = [requestLog(), cors(corsOrigins(project)), availability(runs)];
   // Rate limit, then auth, before body parsing: an unauthenticated client must not make us read a 30 MB body.
-  const chat: Handler[] = [auth(keys), jsonBody(limits.maxBodyBytes), chatRoute(project, { limits, runs, log, signer })];
+  const body = { maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: new PendingBodies(limits.maxPendingBodyBytes) };
+  const chat: Handler[] = [auth(keys), jsonBody(body), chatRoute(project, { limits, runs, log, signer })];
   const routes = new Map<string, readonly Handler[]>([
     ["GET /health", [(_req, res) => sendJson(res, 200, { status: "ok" })]],
     ["GET /api/info", [(_req, res) => sendJson(res, 200, { ...projectInfo(project, keys), ...uiInfo(project) })]],

@@ -43,7 +43,7 @@ export function chatRoute(project: Project, { limits, runs, log, signer }: ChatR
         signState,
         stream: request.stream,
       });
-      if (request.stream) await writeSse(res, events, { controller, log, heartbeatMs: limits.sseHeartbeatMs });
+      if (request.stream) await writeSse(res, events, { controller, log, heartbeatMs: limits.sseHeartbeatMs, stallMs: limits.writeStallMs });
       else await answerJson(res, events, controller);
     } finally {
       runs.finish(controller);

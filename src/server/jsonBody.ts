@@ -1,24 +1,160 @@
-/** Parses the body as JSON whatever the Content-Type: clients forget the header, and we only accept JSON. */
+/**
+ * Reads a request body as JSON whatever the Content-Type (clients forget the header, and we only accept JSON),
+ * under three bounds a hostile client cannot get around:
+ * - its size after decompression (limits.max_body_mb; 413): a 61 KB gzip can inflate to 60 MB;
+ * - the bytes all unfinished bodies hold at once across the process (limits.max_pending_body_mb; 503):
+ *   25 clients that each send most of a big body and never finish would otherwise pile up gigabytes;
+ * - how long the body may take (limits.body_timeout_s; 408).
+ */
 import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
+import zlib from "node:zlib";
 import { RequestError } from "../errors";
 import type { Handler } from "./handlers";
 
-export function jsonBody(limitBytes: number): Handler {
-  let parse: Handler | undefined;
+export interface BodyLimits {
+  maxBytes: number;
+  timeoutMs: number;
+  /** Shared by every route that reads a body in this process. */
+  pending: PendingBodies;
+}
+
+/** The bytes held by bodies still being read, process-wide. */
+export class PendingBodies {
+  private held = 0;
+  constructor(readonly maxBytes: number) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Counts `n` more bytes; false (and nothing counted) when that would pass the bound. */
+  take(n: number): boolean {
+    if (this.held + n > this.maxBytes) return false;
+    this.held += n;
+    return true;
+  }
+
+  release(n: number): void {
+    this.held -= n;
+  }
+}
+
+const DECODERS: Record<string, (() => zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress) | undefined> = {
+  gzip: () => zlib.createGunzip(),
+  "x-gzip": () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+  br: () => zlib.createBrotliDecompress(),
+};
+
+export function jsonBody(limits: BodyLimits): Handler {
   return function jsonBody(req, res, next) {
-    // An announced oversize body is refused before reading it: body-parser would first drain it (all of it).
-    if (Number(req.headers["content-length"]) > limitBytes) {
+    // An announced oversize body is refused before reading it (and the connection with it: the body is not read).
+    if (Number(req.headers["content-length"]) > limits.maxBytes) {
       res.setHeader("Connection", "close");
-      return next(new RequestError(413, `Request body is too large (limit ${Math.round((limitBytes / (1024 * 1024)) * 10) / 10} MB)`));
+      return next(tooLarge(limits.maxBytes));
     }
-    // body-parser (gzip/deflate/br, charsets, limits applied to the inflated size) is loaded on the first chat.
-    // strict: false lets a body like `"hi"` parse, so validation can say "must be a JSON object" instead of "malformed".
-    parse ??= (require("body-parser") as typeof import("body-parser")).json({ limit: limitBytes, type: () => true, strict: false });
-    parse(req, res, next);
+    readBody(req, limits).then(
+      (text) => {
+        let body: unknown;
+        try {
+          body = parseJson(text);
+        } catch (err) {
+          return next(err);
+        }
+        (req as RequestWithBody).body = body;
+        next();
+      },
+      (err: unknown) => {
+        // The rest of the body is not read: the connection cannot be reused for another request.
+        if (err instanceof RequestError) res.setHeader("Connection", "close");
+        next(err);
+      },
+    );
   };
 }
 
+type RequestWithBody = IncomingMessage & { body?: unknown };
+
 /** The parsed body that jsonBody left on the request. */
 export function bodyOf(req: IncomingMessage): unknown {
-  return (req as IncomingMessage & { body?: unknown }).body;
+  return (req as RequestWithBody).body;
+}
+
+/** The body as UTF-8 text, decompressed; rejects with RequestError (400, 408, 413, 415, 503). */
+function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
+  const charset = charsetOf(req.headers["content-type"]);
+  if (charset !== undefined && charset !== "UTF-8" && charset !== "UTF8") return Promise.reject(new RequestError(415, `unsupported charset "${charset}"`));
+  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  const decoder = encoding === "identity" ? undefined : DECODERS[encoding];
+  if (encoding !== "identity" && decoder === undefined) return Promise.reject(new RequestError(415, `unsupported content encoding "${encoding}"`));
+
+  return new Promise((resolve, reject) => {
+    const inflate = decoder?.();
+    const source: Readable = inflate ? req.pipe(inflate) : req;
+    const chunks: Buffer[] = [];
+    let held = 0;
+    let settled = false;
+    const finish = (err?: unknown, text?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      limits.pending.release(held);
+      source.off("data", onData);
+      if (inflate) {
+        req.unpipe(inflate);
+        inflate.destroy();
+      }
+      if (err === undefined) resolve(text!);
+      else {
+        req.pause(); // read nothing more of a body we refused
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      if (held + chunk.length > limits.maxBytes) return finish(tooLarge(limits.maxBytes));
+      if (!limits.pending.take(chunk.length)) {
+        return finish(new RequestError(503, "Too many request bodies are being received at once; retry shortly"));
+      }
+      held += chunk.length;
+      chunks.push(chunk);
+    };
+    const timer = setTimeout(
+      () => finish(new RequestError(408, `The request body took longer than ${limits.timeoutMs / 1000} s to arrive (limits.body_timeout_s)`)),
+      limits.timeoutMs,
+    );
+    source.on("data", onData);
+    source.once("end", () => finish(undefined, decodeUtf8(chunks)));
+    source.once("error", (err: Error) => finish(new RequestError(400, `Unreadable ${encoding} body: ${err.message}`)));
+    // The client went away mid-body: nobody is left to answer, but the bytes it held are released.
+    req.once("error", (err) => finish(new RequestError(400, `Request failed: ${err.message}`)));
+    req.once("close", () => {
+      if (!req.complete) finish(new RequestError(400, "Request aborted"));
+    });
+  });
+}
+
+/** The body's declared charset, upper-cased; undefined when none is given (JSON is UTF-8). */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = contentType ? /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType) : null;
+  return match ? match[1].toUpperCase() : undefined;
+}
+
+function decodeUtf8(chunks: Buffer[]): string {
+  const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString("utf8");
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** An empty body reads as `{}` so validation can say what is missing. */
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new RequestError(400, `Malformed JSON body: ${(err as Error).message}`);
+  }
+}
+
+function tooLarge(limitBytes: number): RequestError {
+  return new RequestError(413, `Request body is too large (limit ${Math.round((limitBytes / (1024 * 1024)) * 10) / 10} MB)`);
 }

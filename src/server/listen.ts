@@ -9,12 +9,20 @@ import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app
 import { WORKER_HEADER } from "./cluster";
 import { loadApiKeys, type ApiKeys } from "./auth";
 import { resolveServerLimits, trustFn } from "./limits";
+import { answerClientError } from "./clientError";
 import { RunRegistry } from "./runs";
 import { chatSocketServer } from "./ws";
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_S = 10;
 /** After the runs are done: how long closing WebSockets and finishing responses may take before sockets are cut. */
 const FLUSH_MS = 2000;
+/** A request's headers must arrive within this (Node's default, 60 s, lets slow clients hold sockets longer). */
+const HEADERS_TIMEOUT_MS = 20_000;
+/**
+ * Idle keep-alive connections stay open this long: longer than the 60 s idle timeout of common load
+ * balancers, so it is they that close an idle connection, never we while they send a request on it.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface ListenOptions {
   port: number;
@@ -51,6 +59,11 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null });
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
   const server = http.createServer({ noDelay: true }, app);
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  // Node's own bound on receiving a whole request, a backstop behind jsonBody's (which answers 408 in JSON first).
+  server.requestTimeout = HEADERS_TIMEOUT_MS + limits.bodyTimeoutMs + 5000;
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on("clientError", answerClientError);
   if (options.workerId !== undefined) {
     const id = String(options.workerId);
     server.prependListener("request", (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader(WORKER_HEADER, id));
@@ -70,11 +83,11 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     (closing ??= (async () => {
       const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_S * 1000;
       logger.info({ runs: runs.size, timeoutMs }, "Shutting down: waiting for runs in progress");
-      // From here /health says "draining" and new work gets 503 (availability.ts); the listener stops
-      // accepting connections (Node also closes the idle keep-alive ones).
-      const drained = runs.drain(timeoutMs);
+      // From here /health says "draining" and new work gets 503 (availability.ts). The listener stays open
+      // while runs finish, so load balancers read that answer instead of a refused connection.
+      await runs.drain(timeoutMs);
+      // Node also closes the idle keep-alive connections here.
       const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await drained;
       await sockets.close();
       // Keep-alive sockets become idle as their last responses end; close them as they do.
       const sweep = setInterval(() => {

@@ -1,7 +1,8 @@
 /**
- * Opt-in rate limiting (`limits.rate_limit`): one budget per API key, or per client address when auth is
- * off or the key is wrong (so guessing keys is limited too). Budgets are keyed by a hash: a raw key is
- * never kept. REST answers 429 with Retry-After and RateLimit-* headers (IETF draft 6, as express-rate-limit
+ * Opt-in rate limiting (`limits.rate_limit`): one budget per API key and client address, or per address
+ * alone when auth is off or the key is wrong (so guessing keys is limited too). The address counts with a
+ * key because some keys are public (KLISK_WIDGET_KEY sits in every visitor's page): one visitor must not
+ * use up the budget of all. Budgets are keyed by a hash: a raw key is never kept. REST answers 429 with Retry-After and RateLimit-* headers (IETF draft 6, as express-rate-limit
  * sends them); WebSocket message frames draw on the same budget and get an error frame.
  */
 import { createHash } from "node:crypto";
@@ -16,7 +17,7 @@ export interface RateLimiter {
   middleware: Handler;
   /** Counts one WebSocket message: null when allowed, else the error to send. */
   take(budget: string): Promise<string | null>;
-  /** The budget a client draws on: its key's hash when the key is valid, else its address. */
+  /** The budget a client draws on: its key's hash and its address when the key is valid, else its address. */
   budgetFor(apiKey: string | undefined, address: string): string;
 }
 
@@ -37,8 +38,10 @@ export function createRateLimiter(options: { windowMs: number; max: number }, ke
   const seconds = Math.ceil(windowMs / 1000);
   const tooMany = (retryS: number) => `Too many requests: at most ${max} per ${seconds} s; retry in ${retryS} s`;
 
-  const budgetFor = (apiKey: string | undefined, address: string): string =>
-    keys.required && keys.matches(apiKey) ? `key:${createHash("sha256").update(apiKey!).digest("hex").slice(0, 32)}` : `ip:${ipKeyGenerator(address)}`;
+  const budgetFor = (apiKey: string | undefined, address: string): string => {
+    const ip = `ip:${ipKeyGenerator(address)}`;
+    return keys.required && keys.matches(apiKey) ? `key:${createHash("sha256").update(apiKey!).digest("hex").slice(0, 32)}|${ip}` : ip;
+  };
 
   const hit = async (budget: string): Promise<Hit> => {
     const { totalHits, resetTime } = await store.increment(budget);

@@ -11,6 +11,7 @@ export const BUSY_MESSAGE = "Too many runs in progress; try again shortly";
 export const SHUTTING_DOWN_MESSAGE = "Server shutting down";
 export const CANCELLED_MESSAGE = "Run cancelled";
 export const CLIENT_GONE_MESSAGE = "Client disconnected";
+export const CLIENT_STALLED_MESSAGE = "Client stopped reading the response";
 
 /** What the abort log line says about a run (request id, transport). */
 export type RunLabel = Record<string, unknown>;

@@ -1,11 +1,13 @@
 /**
  * The one SSE writer: headers once, one `data: <json>` frame per event, always `data: [DONE]` and `end()`.
- * A client that goes away aborts the run; a slow client is waited for (backpressure), not buffered without end.
+ * A client that goes away aborts the run; a slow client is waited for (backpressure), not buffered without
+ * end, and one that reads nothing for `stallMs` (limits.write_stall_s) loses its run, so it cannot hold a
+ * run slot past the run timeout.
  */
 import type { ServerResponse } from "node:http";
 import { AbortedError } from "../errors";
 import type { ChatEvent } from "../runner/events";
-import { CLIENT_GONE_MESSAGE } from "./runs";
+import { CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE } from "./runs";
 
 /** Comment frames keep idle proxies from closing the stream while a tool or model is slow (limits.sse_heartbeat_s). */
 const HEARTBEAT_MS = 15_000;
@@ -16,7 +18,11 @@ export interface SseOptions {
   controller: AbortController;
   log: (message: string) => void;
   heartbeatMs?: number;
+  /** How long a write may wait for the client to read (default 30 s). */
+  stallMs?: number;
 }
+
+const STALL_MS = 30_000;
 
 export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
   const { controller, log } = options;
@@ -26,11 +32,11 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     if (!res.writableFinished) controller.abort(new AbortedError(CLIENT_GONE_MESSAGE));
   });
   res.socket?.setNoDelay(true);
-  // writeHead merges with headers already set (CORS), so those survive.
+  // writeHead merges with headers already set (CORS), so those survive. No Connection header of our own:
+  // Node sends `Connection: keep-alive` itself, and setting it would override a client's `Connection: close`.
   res.writeHead(200, {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
-    Connection: "keep-alive",
     "X-Accel-Buffering": "no",
   });
   res.flushHeaders();
@@ -39,11 +45,18 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
   const heartbeat = setInterval(() => out.write(PING), options.heartbeatMs ?? HEARTBEAT_MS);
   heartbeat.unref();
 
+  const stallMs = options.stallMs ?? STALL_MS;
   try {
     for await (const event of events) {
       if (closed) break;
       out.write(frame(event));
-      if (out.backpressure) await out.backpressure;
+      if (out.backpressure && !(await drained(out.backpressure, stallMs, controller.signal))) {
+        // The client is not reading (or the run's deadline passed while we waited): end the run and cut
+        // the response; nothing more can reach this client anyway.
+        if (!controller.signal.aborted) controller.abort(new AbortedError(CLIENT_STALLED_MESSAGE));
+        res.destroy();
+        break;
+      }
     }
   } catch (err) {
     // runChat is meant never to throw; if it does, the client still gets a well-formed ending.
@@ -54,6 +67,22 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     out.write("data: [DONE]\n\n");
     out.end();
   }
+}
+
+/** Waits for `backpressure` to clear: false when `stallMs` passes or `signal` aborts first. */
+function drained(backpressure: Promise<void>, stallMs: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const settle = (ok: boolean) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      resolve(ok);
+    };
+    const onAbort = () => settle(false);
+    const timer = setTimeout(() => settle(false), stallMs);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void backpressure.then(() => settle(true));
+  });
 }
 
 const TOKEN_PREFIX = 'data: {"type":"token","data":';

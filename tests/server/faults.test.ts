@@ -193,6 +193,9 @@ describe("shutdown with runs in flight", () => {
     // The same keep-alive connection, reused after its stream ended, sees the drain.
     const health = await httpGet(agent, `${url}/health`);
     expect([health.status, JSON.parse(health.body)]).toEqual([503, { status: "draining" }]);
+    // A new connection too: the listener stays open while runs drain, so load balancers see the 503.
+    const fresh = await fetch(`${url}/health`);
+    expect([fresh.status, await fresh.json()]).toEqual([503, { status: "draining" }]);
 
     const stuckEvents = parseSse(await stuck);
     expect(stuckEvents.slice(-2)).toEqual([{ type: "error", data: "Server shutting down" }, "[DONE]"]);

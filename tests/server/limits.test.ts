@@ -124,6 +124,18 @@ describe("limits.rate_limit", () => {
       { KLISK_API_KEY: "sk-a,sk-b" },
     ));
 
+  test("a public key (KLISK_WIDGET_KEY) has a budget per client address: one visitor cannot use it up for all", () =>
+    withServer(
+      `${config}server:\n  trust_proxy: loopback\n`,
+      async (server) => {
+        const visitor = (ip: string) => ({ Authorization: "Bearer pk-widget", "X-Forwarded-For": ip });
+        for (let i = 0; i < 2; i++) expect((await postChat(server.url, chat, visitor("203.0.113.1"))).status).toBe(200);
+        expect((await postChat(server.url, chat, visitor("203.0.113.1"))).status).toBe(429);
+        expect((await postChat(server.url, chat, visitor("203.0.113.2"))).status).toBe(200);
+      },
+      { KLISK_WIDGET_KEY: "pk-widget" },
+    ));
+
   test("server.trust_proxy decides whether X-Forwarded-For names the client", async () => {
     const fromIp = (ip: string) => ({ "X-Forwarded-For": ip });
     await withServer(`${config}server:\n  trust_proxy: loopback\n`, async (server) => {
@@ -141,7 +153,8 @@ describe("limits.rate_limit", () => {
   test("budgets are keyed by a hash of the key, never the key itself", () => {
     const limiter = createRateLimiter({ windowMs: 1000, max: 1 }, loadApiKeys({ KLISK_API_KEY: "sk-plain-secret" }));
     const budget = limiter.budgetFor("sk-plain-secret", "127.0.0.1");
-    expect(budget).toMatch(/^key:[0-9a-f]{32}$/);
+    expect(budget).toMatch(/^key:[0-9a-f]{32}\|ip:127\.0\.0\.1$/);
+    expect(budget).not.toContain("plain-secret");
     expect(limiter.budgetFor("sk-wrong", "127.0.0.1")).toBe("ip:127.0.0.1");
   });
 });

@@ -68,6 +68,7 @@ export function jsonBody(limits: BodyLimits): Handler {
       (err: unknown) => {
         // The rest of the body is not read: the connection cannot be reused for another request.
         if (err instanceof RequestError) res.setHeader("Connection", "close");
+        if (err instanceof RequestError && err.status === 503) res.setHeader("Retry-After", "1");
         next(err);
       },
     );

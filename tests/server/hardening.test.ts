@@ -118,6 +118,7 @@ describe("request bodies", () => {
       expect(answers.map((a) => a.status).sort()).toEqual([408, 503]);
       const busy = answers.find((a) => a.status === 503)!;
       expect(busy.body.error).toMatch(/Too many request bodies are being received at once/);
+      expect(busy.head).toMatch(/retry-after: 1/i);
       // Released: a complete gzip body of the same size is read and answered.
       const res = await fetch(`${server.url}/api/chat`, { method: "POST", headers: { "Content-Encoding": "gzip" }, body: zlib.gzipSync('{"message":"hi","stream":false}') });
       expect([res.status, (await json(res)).response]).toEqual([200, "Echo: hi"]);

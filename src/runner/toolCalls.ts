@@ -64,17 +64,43 @@ async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal): Promis
     return result(toolOutputToString(value));
   } catch (err) {
     const message = `Tool '${tool.name}' raised: ${describeThrown(err)}`;
+    // The model (or the client) sees only the message: the operator needs the stack, whatever onError says.
+    // A tool stopped by a cancelled run has not failed, so that is not logged.
+    if (!signal.aborted) log.error({ agent: agent.name, tool: tool.name, callId: call.callId, err: stackOf(err) }, "Tool failed");
     if (tool.onError === "return") return result(message);
     throw new ToolError(tool.name, message);
   }
 }
 
-/** Duck-typed: a project's code may run in another realm (jiti under jest), where instanceof Error fails. */
-function describeThrown(err: unknown): string {
-  const e = err as { name?: unknown; message?: unknown } | null;
-  if (typeof e === "object" && e !== null && typeof e.message === "string") {
-    const name = typeof e.name === "string" && e.name ? e.name : "Error";
-    return e.message ? `${name}: ${e.message}` : name;
+/**
+ * Duck-typed: a project's code may run in another realm (jiti under jest), where instanceof Error fails.
+ * Total: anything can be thrown, including values that throw again when read (a `message` getter that
+ * throws, an `Object.create(null)` that String() cannot convert), and describing it must not fail.
+ */
+export function describeThrown(err: unknown): string {
+  try {
+    const e = err as { name?: unknown; message?: unknown } | null;
+    if (typeof e === "object" && e !== null && typeof e.message === "string") {
+      const name = typeof e.name === "string" && e.name ? e.name : "Error";
+      return e.message ? `${name}: ${e.message}` : name;
+    }
+    return `Error: ${String(err)}`;
+  } catch {
+    try {
+      return `Error: ${Object.prototype.toString.call(err)}`; // "[object Object]"; throws only for a revoked Proxy
+    } catch {
+      return "Error: (a value that cannot be described)";
+    }
   }
-  return `Error: ${String(err)}`;
+}
+
+/** The thrown value's stack for a log line, else its description; total like describeThrown. */
+export function stackOf(err: unknown): string {
+  try {
+    const stack = (err as { stack?: unknown } | null)?.stack;
+    if (typeof stack === "string" && stack) return stack;
+  } catch {
+    // a `stack` getter that throws: fall back to the description
+  }
+  return describeThrown(err);
 }

@@ -1,6 +1,7 @@
 /** Upstream failures on both APIs: each ends the run with one error event a user can act on. */
 import net from "node:net";
 import { tool } from "../../src/index";
+import { configureLogger } from "../../src/log";
 import { statusOfError, type ChatEvent } from "../../src/runner/events";
 import type { FakeTurn } from "../helpers/fakeOpenAI";
 import { useFakeOpenAI } from "../helpers/project";
@@ -103,4 +104,43 @@ test('a tool with onError: "return" sends its error to the model instead of endi
   expect(events).toContainEqual({ type: "tool_result", data: { output: "Tool 'flaky' raised: RangeError: out of stock", call_id: "f1", tool: "flaky" } });
   expect(fake().requests[1].body.messages.at(-1)).toEqual({ role: "tool", tool_call_id: "f1", content: "Tool 'flaky' raised: RangeError: out of stock" });
   expect(events.at(-1)).toMatchObject({ type: "done", data: "Tool said: Tool 'flaky' raised: RangeError: out of stock" });
+});
+
+describe("tool failures are logged for the operator", () => {
+  let lines: any[] = [];
+  beforeEach(() => {
+    lines = [];
+    configureLogger({ level: "error", destination: { write: (line: string) => void lines.push(JSON.parse(line)) } });
+  });
+  afterEach(() => configureLogger({ level: "silent" }));
+
+  test("a tool that ends the run: an error line with agent, tool, call id and the stack", async () => {
+    const boom = tool({ name: "boom", execute: function explodeHere() { throw new TypeError("kaput"); } });
+    fake().enqueue({ toolCalls: [{ name: "boom", arguments: {}, callId: "b1" }] });
+    const events = await collectEvents({ project: memoryProject(defineAgents({ name: "A", model: "fireworks/m", tools: [boom] })), message: "go" });
+    expect(events.at(-1)).toEqual({ type: "error", data: "Tool 'boom' raised: TypeError: kaput" });
+    expect(lines).toEqual([expect.objectContaining({ level: 50, msg: "Tool failed", agent: "A", tool: "boom", callId: "b1" })]);
+    expect(lines[0].err).toMatch(/^TypeError: kaput\n[\s\S]*\bat Object.explodeHere /);
+  });
+
+  // Values that throw again when described: a message getter that throws, and no prototype (String() fails).
+  const hostile: Array<[string, () => unknown, string]> = [
+    ["an object whose message getter throws", () => ({ get message(): string { throw new Error("gotcha"); } }), "Error: [object Object]"],
+    ["Object.create(null)", () => Object.create(null), "Error: [object Object]"],
+  ];
+  test.each(hostile)('onError "return": %s still goes back to the model, and is logged', async (_label, make, described) => {
+    const weird = tool({ name: "weird", onError: "return", execute: () => { throw make(); } });
+    fake().enqueue({ toolCalls: [{ name: "weird", arguments: {}, callId: "w1" }] });
+    const events = await collectEvents({ project: memoryProject(defineAgents({ name: "A", model: "fireworks/m", tools: [weird] })), message: "go" });
+    expect(events.at(-1)).toMatchObject({ type: "done", data: `Tool said: Tool 'weird' raised: ${described}` });
+    expect(lines).toEqual([expect.objectContaining({ level: 50, msg: "Tool failed", tool: "weird", callId: "w1", err: described })]);
+  });
+
+  test("default onError: a thrown Object.create(null) ends the run with a normal tool error", async () => {
+    const weird = tool({ name: "weird", execute: () => { throw Object.create(null); } });
+    fake().enqueue({ toolCalls: [{ name: "weird", arguments: {}, callId: "w2" }] });
+    const events = await collectEvents({ project: memoryProject(defineAgents({ name: "A", model: "fireworks/m", tools: [weird] })), message: "go" });
+    expect(events.at(-1)).toEqual({ type: "error", data: "Tool 'weird' raised: Error: [object Object]" });
+    expect(lines).toHaveLength(1);
+  });
 });

@@ -184,7 +184,14 @@ function parseYaml(text: string): unknown {
     const reason = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
     throw new ConfigError(`${CONFIG_FILE}${where}: Invalid YAML: ${reason}`);
   }
-  return doc.toJS();
+  try {
+    return doc.toJS();
+  } catch (err) {
+    // Aliases are expanded here, and yaml stops a "billion laughs" (aliases of aliases of ...) by throwing a
+    // ReferenceError: a mistake in the file like any other, not a crash with yaml's stack.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`${CONFIG_FILE}: Invalid YAML: ${/alias count/i.test(reason) ? `too many aliases (${reason})` : reason}`);
+  }
 }
 
 function resolveConfig(raw: unknown, defaultName: string): KliskConfig {

@@ -102,6 +102,15 @@ describe("klisk check", () => {
     expect(res.stdout).toMatch(message);
   });
 
+  test("a YAML alias bomb fails with the file's name and no stack", async () => {
+    const levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"];
+    for (const [prev, key] of [["a", "b"], ["b", "c"], ["c", "d"], ["d", "e"], ["e", "f"]]) levels.push(`${key}: &${key} [${Array(9).fill(`*${prev}`).join(", ")}]`);
+    const res = await klisk(["check", project('import { defineAgent } from "klisk"; defineAgent({ name: "A" });', `${levels.join("\n")}\n`)], { env: KEY });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toMatch(/✖ klisk\.config\.yaml: Invalid YAML: too many aliases/);
+    expect(res.stdout + res.stderr).not.toMatch(/ReferenceError|\n\s+at /);
+  });
+
   test("a directory that is not a project", async () => {
     const res = await klisk(["check", tempDir()], { env: KEY });
     expect(res.code).toBe(1);

@@ -155,6 +155,16 @@ test("invalid YAML names the file, line and column", () => {
   expect(configError("name: bot\nkey: value\n  bad: indent\n").message).toMatch(/^klisk\.config\.yaml:2:\d+: Invalid YAML: /);
 });
 
+/** The "billion laughs": each level aliases the one before nine times, 9^6 strings once expanded. */
+const ALIAS_BOMB = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]", ..."bcdef".split("").map((k, i) => {
+  const prev = "abcdef"[i];
+  return `${k}: &${k} [${Array(9).fill(`*${prev}`).join(", ")}]`;
+}), ""].join("\n");
+
+test("an alias bomb is a ConfigError naming the file, not yaml's ReferenceError", () => {
+  expect(configError(ALIAS_BOMB).message).toMatch(/^klisk\.config\.yaml: Invalid YAML: too many aliases \(Excessive alias count/);
+});
+
 describe("unknown keys are warnings with a suggestion", () => {
   test("at every level of the schema, including inside a provider", () => {
     const dir = tmpProject({

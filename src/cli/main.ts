@@ -22,5 +22,18 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  exitQuietlyOnClosedPipe(process.stdout);
+  exitQuietlyOnClosedPipe(process.stderr);
   await buildProgram().parseAsync(argv);
+}
+
+/**
+ * `klisk check | head -1`: once the reader has gone there is nobody left to tell anything, so we stop quietly,
+ * as a C tool dies of SIGPIPE (which Node ignores, turning it into an EPIPE error with a stack).
+ */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err; // anything else stays the failure it was
+  });
 }

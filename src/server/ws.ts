@@ -2,6 +2,7 @@
  * WebSocket endpoint /ws/chat. Upgrades are handled here (noServer) so other paths get a plain 404 and a
  * bad key gets the spec's `auth_error` frame plus close code 4001.
  */
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
@@ -9,7 +10,8 @@ import { log as logger } from "../log";
 import type { Project } from "../project/project";
 import type { StateSigner } from "../runner/stateSigning";
 import { INVALID_KEY_MESSAGE, keyFromHeaders, type ApiKeys } from "./auth";
-import type { ServerLimits, TrustFn } from "./limits";
+import { ORIGIN_REFUSED_MESSAGE, originAllowed } from "./cors";
+import { corsOrigins, type ServerLimits, type TrustFn } from "./limits";
 import { clientAddress, type RateLimiter } from "./rateLimit";
 import { requestIdFrom } from "./requestLog";
 import type { RunRegistry } from "./runs";
@@ -43,6 +45,7 @@ export interface ChatSocketServer {
 export function chatSocketServer(project: Project, options: ChatSocketOptions): ChatSocketServer {
   const { keys, limits, runs, log, signer, rateLimiter } = options;
   const trust = options.trust ?? (() => false);
+  const origins = corsOrigins(project);
   // ws is loaded at the first upgrade, so a server that never sees a WebSocket does not pay for it at start-up.
   let wss: WebSocketServer | undefined;
   const server = (): WebSocketServer => {
@@ -55,22 +58,26 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
   };
 
   // Pings find peers that vanished without a close (sleeping laptops, dropped NATs) so their turns are aborted.
-  const alive = new WeakSet<WebSocket>();
+  // Each ping carries a fresh payload and only the pong that echoes it counts: a client that sends pongs of
+  // its own accord while reading nothing (so never sees our pings) is still dropped.
+  const unanswered = new WeakMap<WebSocket, Buffer>();
   const heartbeat = setInterval(() => {
     for (const client of wss?.clients ?? []) {
-      if (!alive.has(client)) {
+      if (unanswered.has(client)) {
         client.terminate();
         continue;
       }
-      alive.delete(client);
-      client.ping();
+      const payload = randomBytes(8);
+      unanswered.set(client, payload);
+      client.ping(payload);
     }
   }, options.pingIntervalMs ?? PING_INTERVAL_MS);
   heartbeat.unref();
 
   function onConnection(ws: WebSocket, req: IncomingMessage): void {
-    alive.add(ws);
-    ws.on("pong", () => alive.add(ws));
+    ws.on("pong", (data) => {
+      if (unanswered.get(ws)?.equals(data)) unanswered.delete(ws);
+    });
     const reqId = requestIdFrom(req.headers["x-request-id"]);
     const key = keyFromRequest(req);
     const authorized = !keys.required || keys.matches(key);
@@ -91,6 +98,8 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
     handleUpgrade(req, socket, head) {
       socket.on("error", () => socket.destroy());
       if (pathOf(req) !== WS_PATH) return reject(socket, 404, "Not Found");
+      // CORS does not apply to WebSockets: a page on any site may open one, so the Origin is checked here.
+      if (!originAllowed(origins, req)) return reject(socket, 403, "Forbidden", `${ORIGIN_REFUSED_MESSAGE}: ${String(req.headers.origin)}`);
       if (runs.closing) return reject(socket, 503, "Service Unavailable");
       const wsServer = server();
       wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
@@ -136,7 +145,9 @@ function pathOf(req: IncomingMessage): string {
   }
 }
 
-function reject(socket: Duplex, status: number, reason: string): void {
+function reject(socket: Duplex, status: number, reason: string, error?: string): void {
+  const body = error === undefined ? "" : JSON.stringify({ error });
+  const type = error === undefined ? "" : "Content-Type: application/json; charset=utf-8\r\n";
   socket.once("finish", () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }

@@ -2,20 +2,30 @@
  * One WebSocket connection: its conversation state and a strict queue of turns. Control frames
  * (`clear`, `restore`) are queued with the turns so they apply in the order sent; `cancel` acts at once.
  * Nothing a client sends may throw out of a handler: bad frames get an `error` frame and the socket stays open.
+ * A client that does not read what we send is not buffered for without end: past a high-water mark its
+ * frames are no longer read until ours are flushed, a turn waits at most `write_stall_s` for it, and past a
+ * hard cap the socket is closed (1008).
  */
 import type { RawData, WebSocket } from "ws";
 import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
-import type { StateSigner } from "../runner/stateSigning";
+import { INVALID_STATE_MESSAGE, type StateSigner } from "../runner/stateSigning";
 import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
-import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
+import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
 /** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
 const HIGH_WATER_BYTES = 1024 * 1024;
+/** Past this many, the client is not reading at all: the socket is closed. */
+const MAX_BUFFERED_BYTES = 16 * HIGH_WATER_BYTES;
+const CLOSE_POLICY_VIOLATION = 1008;
+/** How long a closed socket's client gets to finish the closing handshake before it is cut. */
+const CLOSE_GRACE_MS = 1000;
+/** With KLISK_STATE_SECRET set, a bare id would let a client continue any conversation and get it signed. */
+const UNSIGNED_ID_MESSAGE = `${INVALID_STATE_MESSAGE}: with state signing on, send 'previous_response_id' inside the signed 'state'`;
 /** Turns waiting behind the running one; more is a misbehaving client. */
 const MAX_QUEUED = 32;
 
@@ -58,8 +68,34 @@ export class ChatSession {
       this.handle(parseFrame(data, isBinary));
     } catch (err) {
       if (!(err instanceof RequestError)) this.options.log(`WebSocket frame failed: ${describe(err)}`);
-      void this.send({ type: "error", data: err instanceof RequestError ? err.message : "Internal server error" });
+      this.reply({ type: "error", data: err instanceof RequestError ? err.message : "Internal server error" });
     }
+  }
+
+  /**
+   * An answer to a frame. While the client has not read what we sent, its frames are not read either
+   * (ws.pause), so a client that sends much and reads nothing cannot make us buffer answers without end.
+   */
+  private reply(payload: { type: "error"; data: string }): void {
+    if (!this.writable()) return;
+    if (this.ws.bufferedAmount < HIGH_WATER_BYTES) return this.ws.send(JSON.stringify(payload));
+    this.ws.pause();
+    this.ws.send(JSON.stringify(payload), () => this.ws.resume());
+  }
+
+  /** False once the socket is closing, or closed here for buffering past MAX_BUFFERED_BYTES. */
+  private writable(): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.ws.bufferedAmount <= MAX_BUFFERED_BYTES) return true;
+    this.drop("Client is not reading");
+    return false;
+  }
+
+  /** Closes a client that does not read (it will not read the close frame either: cut it soon after). */
+  private drop(reason: string): void {
+    this.running?.abort(new AbortedError(CLIENT_STALLED_MESSAGE));
+    this.ws.close(CLOSE_POLICY_VIOLATION, reason);
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   private handle(frame: JsonObject): void {
@@ -81,7 +117,7 @@ export class ChatSession {
         return;
       case "message": {
         const fields = parseTurnFields(frame, this.project, this.options.limits, this.options.signer);
-        const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
+        const previousResponseId = bareResponseId(frame, this.options.signer);
         return this.enqueue(() => this.runTurnIfAllowed(fields, previousResponseId));
       }
       default:
@@ -102,7 +138,7 @@ export class ChatSession {
   private async runTurnIfAllowed(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
     const { rateLimit } = this.options;
     const limited = rateLimit ? await rateLimit.limiter.take(rateLimit.budget) : null;
-    if (limited !== null) return this.send({ type: "error", data: limited });
+    if (limited !== null) return this.reply({ type: "error", data: limited });
     return this.runTurn(fields, previousResponseId);
   }
 
@@ -111,10 +147,7 @@ export class ChatSession {
     const base = fields.state ?? this.state;
     const agent = resolveAgent(this.project, fields.agentName, base).name;
     const controller = runs.start({ reqId: this.options.reqId, agent, transport: "ws" });
-    if (!controller) {
-      await this.send({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
-      return;
-    }
+    if (!controller) return this.reply({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
     this.running = controller;
     this.turns++;
     // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
@@ -131,25 +164,42 @@ export class ChatSession {
       });
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
-        await this.send(event);
+        if (!(await this.send(event, controller.signal))) break;
       }
     } catch (err) {
       log(`WebSocket run failed: ${describe(err)}`);
-      await this.send({ type: "error", data: "Internal server error" });
+      this.reply({ type: "error", data: "Internal server error" });
     } finally {
       this.running = null;
       runs.finish(controller);
     }
   }
 
-  private send(payload: ChatEvent | { type: "error"; data: string }): Promise<void> {
-    if (this.ws.readyState !== this.ws.OPEN) return Promise.resolve();
-    const data = JSON.stringify(payload);
-    if (this.ws.bufferedAmount < HIGH_WATER_BYTES) {
+  /**
+   * One event of a turn. Past the high-water mark it waits for the client to read, at most
+   * limits.write_stall_s and no longer than the run may last (`signal`: run timeout, shutdown); a client
+   * that does not read by then is dropped. False when the turn should stop sending.
+   */
+  private send(event: ChatEvent, signal: AbortSignal): Promise<boolean> {
+    if (!this.writable()) return Promise.resolve(false);
+    const data = JSON.stringify(event);
+    // After an abort only the turn's closing error event is left: send it without waiting (the cap still holds).
+    if (this.ws.bufferedAmount < HIGH_WATER_BYTES || signal.aborted) {
       this.ws.send(data);
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
-    return new Promise((resolve) => this.ws.send(data, () => resolve()));
+    return new Promise((resolve) => {
+      const settle = (flushed: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        if (!flushed && this.ws.readyState === this.ws.OPEN) this.drop(CLIENT_STALLED_MESSAGE);
+        resolve(flushed);
+      };
+      const onAbort = () => settle(false);
+      const timer = setTimeout(() => settle(false), this.options.limits.writeStallMs);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.ws.send(data, (err) => settle(!err));
+    });
   }
 }
 
@@ -171,12 +221,19 @@ function parseFrame(data: RawData, isBinary: boolean): JsonObject {
 /** `{"type":"restore","previous_response_id":"..."}`, or `{"type":"restore","state":{...}}`. */
 function restoredState(frame: JsonObject, limits: ServerLimits, signer: StateSigner | undefined): ChatState {
   const hasState = frame.state !== undefined && frame.state !== null;
-  const previousResponseId = optionalString(frame.previous_response_id, "previous_response_id");
+  const previousResponseId = bareResponseId(frame, signer);
   if (!hasState && previousResponseId === undefined) {
     throw new RequestError(400, "A restore frame needs 'previous_response_id' (a string) or 'state' (an object)");
   }
   const state = parseClientState(frame.state, limits, signer) ?? {};
   return previousResponseId !== undefined ? { ...state, previous_response_id: previousResponseId } : state;
+}
+
+/** A frame's top-level `previous_response_id`: only without state signing (the same rule as REST's). */
+function bareResponseId(frame: JsonObject, signer: StateSigner | undefined): string | undefined {
+  const id = optionalString(frame.previous_response_id, "previous_response_id");
+  if (id !== undefined && signer !== undefined) throw new RequestError(400, UNSIGNED_ID_MESSAGE);
+  return id;
 }
 
 function optionalString(value: unknown, name: string): string | undefined {

@@ -166,7 +166,8 @@ describe("deploy.api.cors_origins applies to WebSocket upgrades", () => {
   });
 
   test("a listed origin, the server's own host and no Origin connect", async () => {
-    for (const headers of [{ Origin: "https://good.example" }, { Origin: `http://127.0.0.1:${server.port}` }, {}]) {
+    const origins: Array<Record<string, string>> = [{ Origin: "https://good.example" }, { Origin: `http://127.0.0.1:${server.port}` }, {}];
+    for (const headers of origins) {
       const client = await openWs(server.url, { headers });
       client.send({ message: "hi" });
       expect((await client.until("done")).at(-1).data).toBe("Echo: hi");

@@ -52,7 +52,42 @@ function parseOne(item: unknown, i: number, limits: AttachmentLimits): Attachmen
     throw new RequestError(413, `${where} is ${formatMb(decodedBytes)} decoded; the limit is ${formatMb(limits.maxBytes)} per attachment`);
   }
   if (base64.length % 4 !== 0 || !BASE64.test(base64)) throw new RequestError(400, `${where}.data is not valid base64`);
+  if (!hasSignature(mime, base64)) throw new RequestError(415, `${where}: the data is not ${KIND_NAMES[mime]} (declared ${mime})`);
   return { mime_type: mime, data: base64, name: typeof name === "string" && name !== "" ? name : defaultName(mime, i) };
+}
+
+const KIND_NAMES: Record<string, string> = {
+  "image/png": "a PNG image",
+  "image/jpeg": "a JPEG image",
+  "image/gif": "a GIF image",
+  "image/webp": "a WebP image",
+  "application/pdf": "a PDF document",
+};
+
+/** A PDF's header may follow some junk, which readers accept within the first 1024 bytes. */
+const PDF_HEADER_WINDOW = 1024;
+
+/**
+ * Whether the data starts as files of `mime` do, so a provider never gets something else under an image's
+ * or a PDF's name. Only the first bytes are decoded.
+ */
+function hasSignature(mime: string, base64: string): boolean {
+  const head = Buffer.from(base64.slice(0, mime === "application/pdf" ? Math.ceil(PDF_HEADER_WINDOW / 3) * 4 : 16), "base64");
+  const ascii = (from: number, to: number) => head.subarray(from, to).toString("latin1");
+  switch (mime) {
+    case "image/png":
+      return head.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    case "image/jpeg":
+      return head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
+    case "image/gif":
+      return ascii(0, 6) === "GIF87a" || ascii(0, 6) === "GIF89a";
+    case "image/webp":
+      return ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP";
+    case "application/pdf":
+      return head.subarray(0, PDF_HEADER_WINDOW).includes("%PDF-");
+    default:
+      return false;
+  }
 }
 
 function stripDataUrl(data: string): string {

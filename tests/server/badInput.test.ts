@@ -60,7 +60,7 @@ function send(server: RunningServer, req: RawRequest): Promise<{ status: number;
 const json = (value: unknown): RawRequest => ({ headers: { "Content-Type": "application/json" }, body: JSON.stringify(value) });
 const withState = (state: unknown): RawRequest => json({ message: "hi", state });
 const withAttachments = (attachments: unknown): RawRequest => json({ message: "hi", attachments });
-const png = "aGVsbG8=";
+const png = "iVBORw0KGgo="; // the 8-byte PNG signature
 const deepArray = "[".repeat(100_000) + "]".repeat(100_000);
 
 const restCases: Array<[string, "plain" | "signed", RawRequest, number, RegExp]> = [
@@ -78,6 +78,10 @@ const restCases: Array<[string, "plain" | "signed", RawRequest, number, RegExp]>
   ["empty attachment data", "plain", withAttachments([{ mime_type: "image/png", data: "" }]), 400, /data is empty/],
   ["a data URL with broken base64", "plain", withAttachments([{ mime_type: "image/png", data: "data:image/png;base64,@@@@" }]), 400, /not valid base64/],
   ["base64 of a bad length", "plain", withAttachments([{ mime_type: "image/png", data: "abc" }]), 400, /not valid base64/],
+  ["HTML declared as a PNG", "plain", withAttachments([{ mime_type: "image/png", data: Buffer.from("<html><script>").toString("base64") }]), 415, /attachments\[0\]: the data is not a PNG image \(declared image\/png\)/],
+  ["a PNG declared as a JPEG", "plain", withAttachments([{ mime_type: "image/jpeg", data: png }]), 415, /the data is not a JPEG image \(declared image\/jpeg\)/],
+  ["a PNG declared as a PDF", "plain", withAttachments([{ mime_type: "application/pdf", data: png }]), 415, /the data is not a PDF document/],
+  ["text declared as a WebP", "plain", withAttachments([{ mime_type: "image/webp", data: Buffer.from("RIFF0000AVI LIST").toString("base64") }]), 415, /the data is not a WebP image/],
   ["an attachment MIME type with parameters we do not take", "plain", withAttachments([{ mime_type: "video/mp4", data: png }]), 415, /unsupported MIME type 'video\/mp4'/],
   ["an empty agent_name", "plain", json({ message: "hi", agent_name: "" }), 400, /Unknown agent ''. Available agents: Assistant/],
   ["an array agent_name", "plain", json({ message: "hi", agent_name: ["Assistant"] }), 400, /'agent_name' must be a string/],

@@ -144,7 +144,7 @@ test("agent_name picks the agent and the next turn keeps it through state", asyn
 });
 
 describe("attachments", () => {
-  const png = Buffer.from("\x89PNG\r\n\x1a\nfake").toString("base64");
+  const png = Buffer.from("\x89PNG\r\n\x1a\nfake", "latin1").toString("base64");
   const pdf = Buffer.from("%PDF-1.4 fake").toString("base64");
 
   test("images and PDFs go upstream as input_image and input_file", async () => {

@@ -10,6 +10,15 @@ import type { InputItem } from "./models/model";
 export const MAX_HISTORY_ITEMS = 200;
 /** Serialized size kept, well under the default state limit (1 MB) so our own state is always accepted back. */
 export const MAX_HISTORY_BYTES = 256 * 1024;
+/** Room left in limits.max_state_kb for the rest of the state: response id, agent name, signature. */
+const STATE_OVERHEAD_BYTES = 1024;
+/** The shortest a long string is cut to before giving up on cutting further. */
+const MIN_KEPT_CHARS = 16;
+
+/** The history's share of a state that must fit `maxStateBytes` (limits.max_state_kb) when it comes back. */
+export function historyBudget(maxStateBytes: number): number {
+  return Math.max(STATE_OVERHEAD_BYTES, Math.min(MAX_HISTORY_BYTES, maxStateBytes - STATE_OVERHEAD_BYTES));
+}
 
 const ATTACHMENT_PARTS = new Set(["input_image", "input_file", "image_url", "file"]);
 
@@ -32,17 +41,42 @@ export function storedUserItem(message: string, attachments: readonly Attachment
 
 /**
  * Bounds a conversation for the state: no attachment bytes (a client may have sent some back), at most
- * MAX_HISTORY_ITEMS items and MAX_HISTORY_BYTES, starting at a user message so no tool output is left
- * without its call.
+ * MAX_HISTORY_ITEMS items and `maxBytes` (UTF-8 JSON), starting at a user message so no tool output is left
+ * without its call. An item over half of `maxBytes` (a 1.5 MB tool output) has its long strings cut with a
+ * visible marker, so the newest exchange always fits and the state is never one the server then refuses.
  */
-export function boundHistory(items: readonly InputItem[]): InputItem[] {
-  let kept = items.map(withoutAttachments);
+export function boundHistory(items: readonly InputItem[], maxBytes = MAX_HISTORY_BYTES): InputItem[] {
+  let kept = items.map((item) => fitItem(withoutAttachments(item), Math.floor(maxBytes / 2)));
   if (kept.length > MAX_HISTORY_ITEMS) kept = startAtUser(kept.slice(kept.length - MAX_HISTORY_ITEMS));
-  const sizes = kept.map((item) => JSON.stringify(item).length);
-  let total = sizes.reduce((a, b) => a + b, 0);
+  const sizes = kept.map(jsonBytes);
+  let total = sizes.reduce((a, b) => a + b, 0) + kept.length + 1; // commas and brackets
   let drop = 0;
-  while (total > MAX_HISTORY_BYTES && drop < kept.length - 1) total -= sizes[drop++];
+  while (total > maxBytes && drop < kept.length - 1) total -= sizes[drop++] + 1;
   return drop > 0 ? startAtUser(kept.slice(drop)) : kept;
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** `item`, or a copy whose long strings are cut (halving the length kept) until it takes at most `maxBytes`. */
+function fitItem(item: InputItem, maxBytes: number): InputItem {
+  if (jsonBytes(item) <= maxBytes) return item;
+  let fitted = item;
+  for (let keep = Math.floor(maxBytes / 2); keep >= MIN_KEPT_CHARS; keep = Math.floor(keep / 2)) {
+    fitted = cutStrings(item, keep) as InputItem;
+    if (jsonBytes(fitted) <= maxBytes) break;
+  }
+  return fitted;
+}
+
+function cutStrings(value: unknown, keep: number): unknown {
+  if (typeof value === "string") return value.length > keep ? `${value.slice(0, keep)}… [truncated ${value.length - keep} characters]` : value;
+  if (Array.isArray(value)) return value.map((member) => cutStrings(member, keep));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, member]) => [key, cutStrings(member, keep)]));
+  }
+  return value;
 }
 
 function startAtUser(tail: InputItem[]): InputItem[] {

@@ -9,7 +9,7 @@ import { resolveModel } from "./models/resolve";
 import { log } from "../log";
 import { handoffTargets, handoffToolSpecs } from "./handoffs";
 import { runToolCalls, type ToolCall } from "./toolCalls";
-import { boundHistory, historyFromState, storedUserItem } from "./history";
+import { boundHistory, historyBudget, historyFromState, storedUserItem } from "./history";
 
 export interface RunChatOptions {
   project: Project;
@@ -28,6 +28,7 @@ export interface RunChatOptions {
 
 export const DEFAULT_MAX_TURNS = 10;
 export const DEFAULT_RUN_TIMEOUT_S = 300;
+export const DEFAULT_MAX_STATE_KB = 1024;
 
 /**
  * Picks the agent for a turn. An unknown explicit `agentName` is a 400 listing the agents; a stale
@@ -48,9 +49,11 @@ export function resolveAgent(project: Project, agentName?: string, state?: ChatS
 /** Yields token/thinking/tool events and ends with exactly one `done` or `error`. Never throws. */
 export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEvent, void, undefined> {
   // Partial on purpose: tests and embedders may hand in a config without every section.
-  const limits = (options.project.config as { limits?: { max_turns?: number; run_timeout_s?: number } }).limits;
+  const limits = (options.project.config as { limits?: { max_turns?: number; run_timeout_s?: number; max_state_kb?: number } }).limits;
   const maxTurns = limits?.max_turns ?? DEFAULT_MAX_TURNS;
   const timeoutS = limits?.run_timeout_s ?? DEFAULT_RUN_TIMEOUT_S;
+  // The state handed back must fit what the server accepts back (limits.max_state_kb).
+  const maxStateKb = limits?.max_state_kb ?? DEFAULT_MAX_STATE_KB;
   // One controller for the whole run: the client's signal, the run timeout, and the consumer stopping
   // early (finally below) all end the model request and signal the tools.
   const run = new AbortController();
@@ -131,7 +134,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         if (!streamedText && completed.text) yield { type: "token", data: completed.text };
         const unsigned: ChatState = {
           ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
-          conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments)),
+          conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments), historyBudget(maxStateKb * 1024)),
           current_agent_name: agent.name,
         };
         const state = options.signState ? options.signState(unsigned) : unsigned;

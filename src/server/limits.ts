@@ -2,7 +2,7 @@
 import proxyAddr from "proxy-addr";
 import type { Project } from "../project/project";
 import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "../runner/attachments";
-import { DEFAULT_RUN_TIMEOUT_S } from "../runner/run";
+import { DEFAULT_MAX_STATE_KB, DEFAULT_RUN_TIMEOUT_S } from "../runner/run";
 
 export interface ServerLimits {
   /** Largest accepted request body, in bytes. */
@@ -36,7 +36,6 @@ const DEFAULT_MAX_BODY_MB = 32;
 const DEFAULT_MAX_PENDING_BODY_MB = 128;
 const DEFAULT_BODY_TIMEOUT_S = 30;
 const DEFAULT_WRITE_STALL_S = 30;
-export const DEFAULT_MAX_STATE_KB = 1024;
 export const DEFAULT_MAX_MESSAGE_CHARS = 100_000;
 export const DEFAULT_SSE_HEARTBEAT_S = 15;
 

@@ -53,10 +53,13 @@ export async function check(options: CheckOptions): Promise<number> {
   }
 
   const rows = project.agents.map((agent) => describeAgent(agent, project.config));
-  const errors = [...rows.filter((r) => r.error).map((r) => r.error!), ...missingKeys(rows)];
+  // An unknown option in code is a warning when serving (the agent still works), an error here: a check is
+  // where a typo such as 'instuctions' must be caught.
+  const optionErrors = new Set(project.optionWarnings ?? []);
+  const errors = [...rows.filter((r) => r.error).map((r) => r.error!), ...missingKeys(rows), ...optionErrors];
   // The loader warns about a missing OpenAI key too; here it is an error, reported once, by missingKeys.
   const reportedVars = new Set(rows.filter((r) => r.keyVar && !process.env[r.keyVar]).map((r) => r.keyVar));
-  const warnings = project.warnings.filter((w) => ![...reportedVars].some((v) => w.startsWith(`${v} is not set`)));
+  const warnings = project.warnings.filter((w) => !optionErrors.has(w) && ![...reportedVars].some((v) => w.startsWith(`${v} is not set`)));
 
   out.write(`${style.bold("Project")}  ${project.name}  ${style.dim(dir)}\n`);
   out.write(`${style.bold("Entry")}    ${path.relative(dir, project.entryFile)}\n\n`);

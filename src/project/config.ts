@@ -9,6 +9,10 @@ import { z } from "zod";
 import { ConfigError } from "../errors";
 import { cacheDir, cachedParse } from "./parseCache";
 
+import { closest } from "./suggest";
+
+export { editDistance } from "./suggest";
+
 export const CONFIG_FILE = "klisk.config.yaml";
 
 // Every leaf carries its own "must be ..." sentence, so an error names the accepted values.
@@ -265,30 +269,6 @@ function unwrap(schema: z.ZodType): z.ZodType {
     if (!def.innerType || !["optional", "default", "prefault", "nullable"].includes(def.type)) return current;
     current = def.innerType;
   }
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
-}
-
-/** Optimal string alignment distance: Levenshtein plus adjacent swaps ("prot" → "port" is 1). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
 }
 
 /** `key:` with nothing after it is YAML null; treat it as "not set" so the default applies. */

@@ -33,7 +33,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
   const entryFile = resolveEntry(projectDir, opts.entry ?? config.entry, opts.entry !== undefined);
   const entryName = path.relative(projectDir, entryFile);
 
-  const agents = await importAgents(projectDir, entryFile);
+  const { agents, optionWarnings } = await importAgents(projectDir, entryFile);
   if (agents.length === 0) throw new ConfigError(`${entryName} defines no agents: call defineAgent({...}) in it`);
   checkHandoffs(agents, entryName);
   // Unknown provider prefixes and hosted tools on Chat models fail here; unsupported settings warn.
@@ -45,7 +45,8 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
     config,
     agents: Object.freeze(agents),
     entryFile,
-    warnings: Object.freeze([...warnings, ...modelWarnings, ...missingKeyWarnings(agents, config)]),
+    warnings: Object.freeze([...warnings, ...optionWarnings, ...modelWarnings, ...missingKeyWarnings(agents, config)]),
+    optionWarnings: Object.freeze(optionWarnings),
   });
 }
 
@@ -63,8 +64,11 @@ function resolveEntry(projectDir: string, entry: string, fromOption: boolean): s
   return found;
 }
 
-/** Imports the entry afresh and returns its agents: registered ones in definition order, then exported extras. */
-async function importAgents(projectDir: string, entryFile: string): Promise<Agent[]> {
+/**
+ * Imports the entry afresh and returns its agents (registered ones in definition order, then exported extras)
+ * and the unknown options they were defined with.
+ */
+async function importAgents(projectDir: string, entryFile: string): Promise<{ agents: Agent[]; optionWarnings: string[] }> {
   // A fresh jiti without module cache re-executes the entry on every load (a second load gets fresh agents);
   // its filesystem cache (on by default) keeps the transpiled files, so start-up stays cheap.
   const jiti = createJiti(__filename, { alias: sdkAliases(projectDir), moduleCache: false, fsCache: true });
@@ -89,7 +93,7 @@ async function importAgents(projectDir: string, entryFile: string): Promise<Agen
     }
     agents.push(value);
   }
-  return agents;
+  return { agents, optionWarnings: [...registry.definitionWarnings()] };
 }
 
 function sdkAliases(projectDir: string): Record<string, string> {

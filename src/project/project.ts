@@ -14,4 +14,6 @@ export interface Project {
   readonly entryFile: string;
   /** Non-fatal problems found while loading (unknown config keys, missing keys...), for the CLI to print. */
   readonly warnings: readonly string[];
+  /** The part of `warnings` about unknown options in code (defineAgent, tool): `klisk check` fails on them. */
+  readonly optionWarnings?: readonly string[];
 }

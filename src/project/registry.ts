@@ -5,6 +5,7 @@
  */
 import { UserError } from "../errors";
 import { isTool, type Tool } from "../runner/tools";
+import { unknownOptionWarnings } from "./suggest";
 
 export const BUILTIN_TOOL_NAMES = ["web_search", "file_search", "code_interpreter", "image_generation"] as const;
 export type BuiltinToolName = (typeof BUILTIN_TOOL_NAMES)[number];
@@ -58,8 +59,11 @@ export interface Agent {
 
 export const DEFAULT_MODEL = "gpt-5.2";
 
+const AGENT_OPTIONS: ReadonlyArray<keyof AgentOptions> = ["name", "instructions", "model", "tools", "builtinTools", "handoffs", "modelSettings"];
+
 const REGISTRY_KEY = Symbol.for("klisk.agentRegistry");
-type GlobalWithRegistry = typeof globalThis & { [REGISTRY_KEY]?: Agent[] };
+const WARNINGS_KEY = Symbol.for("klisk.definitionWarnings");
+type GlobalWithRegistry = typeof globalThis & { [REGISTRY_KEY]?: Agent[]; [WARNINGS_KEY]?: string[] };
 
 /** Agents defined since the last reset, in definition order. */
 export function registeredAgents(): Agent[] {
@@ -67,9 +71,16 @@ export function registeredAgents(): Agent[] {
   return (g[REGISTRY_KEY] ??= []);
 }
 
+/** Unknown options the defined agents and their tools were given, each once, for the loader to report. */
+export function definitionWarnings(): string[] {
+  const g = globalThis as GlobalWithRegistry;
+  return (g[WARNINGS_KEY] ??= []);
+}
+
 /** Called by the loader before it imports an entry file. */
 export function resetRegistry(): void {
   (globalThis as GlobalWithRegistry)[REGISTRY_KEY] = [];
+  (globalThis as GlobalWithRegistry)[WARNINGS_KEY] = [];
 }
 
 export function isAgent(value: unknown): value is Agent {
@@ -84,6 +95,13 @@ export function defineAgent(options: AgentOptions): Agent {
     throw new UserError(`Duplicate agent name '${agent.name}': each agent needs a unique name.`);
   }
   agents.push(agent);
+  const warnings = definitionWarnings();
+  // modelSettings keys are checked with the model (runner/models/check.ts).
+  const found = [
+    ...unknownOptionWarnings(`Agent '${agent.name}'`, options, AGENT_OPTIONS),
+    ...agent.tools.flatMap((t) => t.optionWarnings ?? []),
+  ];
+  for (const warning of found) if (!warnings.includes(warning)) warnings.push(warning);
   return agent;
 }
 

@@ -1,6 +1,7 @@
 /** `tool()`: a user function the model can call, with its arguments validated before `execute` runs. */
 import { z } from "zod";
 import { UserError } from "../errors";
+import { unknownOptionWarnings } from "../project/suggest";
 
 export interface ToolContext {
   /** Aborted when the client goes away, cancels, or the server shuts down. */
@@ -34,7 +35,11 @@ export interface Tool<Args = any> {
   /** Parses the model's JSON argument string; returns the args or a message explaining what is wrong. */
   parseArguments(raw: string): { ok: true; args: Args } | { ok: false; message: string };
   execute(args: Args, ctx: ToolContext): unknown | Promise<unknown>;
+  /** Keys given to tool() that it does not know (typos, other versions' options): warned about at load. */
+  readonly optionWarnings?: readonly string[];
 }
+
+const TOOL_OPTIONS: ReadonlyArray<keyof ToolOptions<unknown>> = ["name", "description", "parameters", "execute", "onError"];
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -77,6 +82,7 @@ export function tool<Args = any>(options: ToolOptions<Args>): Tool<Args> {
       return { ok: false, message: `Invalid arguments for tool '${name}': ${issues}` };
     },
     execute: execute as Tool<Args>["execute"],
+    optionWarnings: unknownOptionWarnings(`Tool '${name}'`, options, TOOL_OPTIONS),
   };
 }
 

@@ -24,7 +24,19 @@ export function buildProgram(): Command {
 export async function main(argv: string[] = process.argv): Promise<void> {
   exitQuietlyOnClosedPipe(process.stdout);
   exitQuietlyOnClosedPipe(process.stderr);
-  await buildProgram().parseAsync(argv);
+  const program = buildProgram();
+  await program.parseAsync(withoutHelpAfterUnknownCommand(program, argv));
+}
+
+/**
+ * `klisk servee --help` must say that the command is unknown (with "did you mean"), as `klisk servee` does:
+ * left in, the --help would print the top-level help and exit 0, so a typo in a script passes unnoticed.
+ */
+function withoutHelpAfterUnknownCommand(program: Command, argv: string[]): string[] {
+  const first = argv[2];
+  if (first === undefined || first.startsWith("-") || first === "help") return argv;
+  if (program.commands.some((command) => command.name() === first || command.aliases().includes(first))) return argv;
+  return argv.filter((arg, i) => i < 3 || (arg !== "--help" && arg !== "-h"));
 }
 
 /**

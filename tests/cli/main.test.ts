@@ -30,3 +30,14 @@ test("an unknown command exits non-zero with a hint", async () => {
   expect((await cli.exited).code).not.toBe(0);
   expect(cli.stderr()).toMatch(/unknown command 'frobnicate'/);
 });
+
+test.each([["servee", "--help"], ["servee", "-h"], ["frobnicate", "dir", "--help"]])(
+  "an unknown command is an error whether or not --help follows: klisk %s %s",
+  async (...args) => {
+    const cli = spawnCli(args);
+    expect((await cli.exited).code).toBe(1);
+    expect(cli.stdout()).toBe("");
+    expect(cli.stderr()).toMatch(new RegExp(`unknown command '${args[0]}'`));
+    if (args[0] === "servee") expect(cli.stderr()).toMatch(/Did you mean serve\?/);
+  },
+);

@@ -7,7 +7,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import type { Agent } from "../project/registry";
 import { providerTarget } from "../runner/models/resolve";
-import { styleFor, type Style } from "./output";
+import { exitWhenFlushed, styleFor, type Style } from "./output";
 
 export interface CheckOptions {
   cwd: string;
@@ -21,7 +21,7 @@ export function registerCheck(program: Command): Command {
     .description("Validate the config, load the agents and report problems")
     .argument("[dir]", "project directory", ".")
     .action(async (dir: string) => {
-      process.exitCode = await check({ cwd: process.cwd(), dir });
+      exitWhenFlushed(await check({ cwd: process.cwd(), dir }));
     });
 }
 

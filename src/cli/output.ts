@@ -154,3 +154,17 @@ export function eventRenderer(out: NodeJS.WriteStream, err: NodeJS.WriteStream):
     finish: endLine,
   };
 }
+
+/**
+ * Ends a one-shot command (check, run) with `code` once what it printed is flushed. Not by letting the event
+ * loop drain: a project's entry may leave timers, pools or sockets open (`setInterval` in main.ts), and a
+ * check in CI or a pre-commit hook must not wait on them forever.
+ */
+export function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+}

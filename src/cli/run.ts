@@ -8,7 +8,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { runChat } from "../runner/run";
-import { eventRenderer, printWarnings, reportError, styleFor } from "./output";
+import { eventRenderer, exitWhenFlushed, printWarnings, reportError, styleFor } from "./output";
 
 export interface RunOptions {
   cwd: string;
@@ -32,7 +32,7 @@ export function registerRun(program: Command): Command {
     .option("-i, --interactive", "multi-turn chat: /clear, /agent NAME, /exit; Ctrl-C cancels a reply")
     .option("--json", "print one JSON event per line (the SSE events)")
     .action(async (message: string | undefined, dir: string, opts: { agent?: string; interactive?: boolean; json?: boolean }) => {
-      process.exitCode = await run({ cwd: process.cwd(), message, dir, ...opts });
+      exitWhenFlushed(await run({ cwd: process.cwd(), message, dir, ...opts }));
     });
 }
 

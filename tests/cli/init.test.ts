@@ -55,7 +55,7 @@ describe("klisk init", () => {
     expect(docker).toMatch(/^USER node$/m);
     expect(docker).toMatch(/PORT=8080/);
     expect(docker).toMatch(/npm ci --omit=dev/);
-    expect(docker).toMatch(/^CMD .*npx klisk serve --port \\?"?\$PORT/m);
+    expect(docker).toMatch(/^CMD \["node_modules\/\.bin\/klisk", "serve"\]$/m); // the binary itself gets SIGTERM (dockerfile.test.ts)
 
     expect(res.stdout).toMatch(/Created my-agent/);
     expect(res.stdout).toMatch(/Next steps:[\s\S]*cd my-agent[\s\S]*OPENAI_API_KEY[\s\S]*npx klisk serve/);

@@ -1,0 +1,68 @@
+/**
+ * The scaffolded Dockerfile's CMD, run the way docker runs it: exactly its argv, in the project, with PORT set,
+ * as the process that receives `docker stop`'s SIGTERM. The drain must then work (run finishes, exit 0).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { freePort, parseSse, postChat, useFakeOpenAI } from "../helpers/project";
+import { cleanEnv, klisk, REPO_ROOT, tempDir } from "./cliHelpers";
+
+const fake = useFakeOpenAI();
+let child: ChildProcess | undefined;
+
+afterEach(() => {
+  // Detached, so its whole process group (a wrapper's children included) can be cleaned up if the test failed.
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** `klisk init`, then node_modules laid out as `npm ci` would leave it, with this checkout as the klisk package. */
+async function scaffold(): Promise<string> {
+  const cwd = tempDir();
+  expect((await klisk(["init", "boxed", "--no-install"], { cwd })).code).toBe(0);
+  const dir = path.join(cwd, "boxed");
+  fs.mkdirSync(path.join(dir, "node_modules", ".bin"), { recursive: true });
+  fs.symlinkSync(REPO_ROOT, path.join(dir, "node_modules", "klisk"), "dir");
+  fs.symlinkSync("../klisk/bin/klisk.js", path.join(dir, "node_modules", ".bin", "klisk"));
+  return dir;
+}
+
+/** The exec-form CMD (a JSON array); a shell-form CMD would not parse, and would not get the signal either. */
+function dockerCmd(dir: string): string[] {
+  const line = fs.readFileSync(path.join(dir, "Dockerfile"), "utf8").match(/^CMD (.*)$/m);
+  if (!line) throw new Error("The Dockerfile has no CMD");
+  return JSON.parse(line[1]);
+}
+
+test("the Dockerfile's CMD gets SIGTERM itself: the run in progress finishes, then 'Server stopped' and exit 0", async () => {
+  const dir = await scaffold();
+  const [command, ...args] = dockerCmd(dir);
+  const port = await freePort();
+  let output = "";
+  child = spawn(command, args, {
+    cwd: dir,
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    // HOST only keeps the test on loopback; docker would bind 0.0.0.0 (the default).
+    env: cleanEnv({ PORT: String(port), HOST: "127.0.0.1", OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "info", NO_COLOR: "1" }),
+  });
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child!.on("exit", (code) => resolve(code)));
+  for (let i = 0; i < 300 && !output.includes(`:${port}`); i++) await new Promise((r) => setTimeout(r, 50));
+  expect(output).toContain(`URL: http://127.0.0.1:${port}`);
+
+  fake().enqueue({ text: "a slow but complete answer", delayMs: 150 });
+  const stream = postChat(`http://127.0.0.1:${port}`, { message: "hi" }).then((r) => r.text());
+  await fake().waitForRequests(1);
+  child.kill("SIGTERM");
+  expect(parseSse(await stream).at(-2)).toMatchObject({ type: "done", data: "a slow but complete answer" });
+  expect(await exited).toBe(0);
+  expect(output).toMatch(/"msg":"Server stopped"/);
+}, 30000);

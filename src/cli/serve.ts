@@ -9,6 +9,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import { parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
+import { keepServingOnStrayErrors } from "../server/strayErrors";
 import { printWarnings, reportError, styleFor } from "./output";
 
 export const DEFAULT_PORT = 8080;
@@ -50,7 +51,9 @@ export function registerServe(program: Command): Command {
         // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
         process.exit(reportError(err));
       }
-      stopOnSignals(running);
+      const stop = stopOnSignals(running);
+      // A tool's stray rejection must not end every stream in flight; a failure of klisk itself drains, exit 1.
+      keepServingOnStrayErrors(() => stop("an uncaught error in klisk itself", 1));
     });
 }
 
@@ -140,27 +143,29 @@ function printBanner(project: Project, running: RunningServer, out: NodeJS.Write
 
 /**
  * SIGINT / SIGTERM: drain (runs in progress get --shutdown-timeout to finish, then end with an error event)
- * and exit 0; a second signal exits at once (code 1: the drain was cut short).
+ * and exit 0; a second signal exits at once (code 1: the drain was cut short). Returns the same drain for
+ * other reasons to stop, with their exit code.
  */
-function stopOnSignals(running: RunningServer): void {
+function stopOnSignals(running: RunningServer): (reason: string, code?: number) => void {
   let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
+  const stop = (reason: string, code = 0) => {
     if (stopping) {
-      log.warn({ signal }, "Second signal: exiting now");
+      log.warn({ reason }, "Second signal: exiting now");
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`\nReceived ${signal}, shutting down (again to exit now)...\n`);
+    process.stderr.write(`\nReceived ${reason}, shutting down (again to exit now)...\n`);
     running.close().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err) => process.exit(reportError(err)),
     );
   };
-  process.on("SIGINT", stop);
-  process.on("SIGTERM", stop);
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
   // A cluster worker is asked to drain by its primary. The terminal's Ctrl+C may have reached it directly
   // too: the message is then not a second signal.
   process.on("message", (message) => {
     if (message === SHUTDOWN_MESSAGE && !stopping) stop("SIGTERM");
   });
+  return stop;
 }

@@ -189,13 +189,15 @@ export class ChatSession {
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const settle = (flushed: boolean) => {
+      // `go`: the turn may go on. A cancel stops the wait but not the client: the client asked (it is reading
+      // our frames, only slowly) and gets its "Run cancelled" as documented.
+      const settle = (go: boolean) => {
         clearTimeout(timer);
         signal.removeEventListener("abort", onAbort);
-        if (!flushed && this.ws.readyState === this.ws.OPEN) this.drop(CLIENT_STALLED_MESSAGE);
-        resolve(flushed);
+        if (!go && this.ws.readyState === this.ws.OPEN) this.drop(CLIENT_STALLED_MESSAGE);
+        resolve(go);
       };
-      const onAbort = () => settle(false);
+      const onAbort = () => settle(isCancel(signal.reason));
       const timer = setTimeout(() => settle(false), this.options.limits.writeStallMs);
       signal.addEventListener("abort", onAbort, { once: true });
       this.ws.send(data, (err) => settle(!err));
@@ -234,6 +236,10 @@ function bareResponseId(frame: JsonObject, signer: StateSigner | undefined): str
   const id = optionalString(frame.previous_response_id, "previous_response_id");
   if (id !== undefined && signer !== undefined) throw new RequestError(400, UNSIGNED_ID_MESSAGE);
   return id;
+}
+
+function isCancel(reason: unknown): boolean {
+  return reason instanceof AbortedError && reason.message === CANCELLED_MESSAGE;
 }
 
 function optionalString(value: unknown, name: string): string | undefined {

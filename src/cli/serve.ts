@@ -10,7 +10,7 @@ import type { Project } from "../project/project";
 import { parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
-import { printWarnings, reportError, styleFor } from "./output";
+import { reportError, styleFor } from "./output";
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "0.0.0.0";
@@ -27,7 +27,6 @@ export interface ServeOptions {
   /** Raw --workers value: under it this process is one worker of a cluster (see server/cluster.ts). */
   workers?: string;
   stdout?: NodeJS.WriteStream;
-  stderr?: NodeJS.WriteStream;
 }
 
 export function registerServe(program: Command): Command {
@@ -76,9 +75,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // After loadProject: the project's .env may set PORT / HOST (the shell still wins over it).
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;
-  printWarnings(project.warnings, options.stderr ?? process.stderr);
   // The project's .env may set KLISK_LOG_LEVEL; the flag (applied above) still wins.
   if (options.logLevel === undefined) configureLogger();
+  // Through the logger like every other start-up message (KLISK_STATE_SECRET's, say): pretty on a terminal,
+  // JSON lines otherwise, never two formats on one stream.
+  for (const warning of project.warnings) log.warn({}, warning);
   const worker = cluster.isWorker ? cluster.worker : undefined;
   const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id });
   // One banner per cluster (its first worker), not one per process.
@@ -154,7 +155,7 @@ function stopOnSignals(running: RunningServer): (reason: string, code?: number) 
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`\nReceived ${reason}, shutting down (again to exit now)...\n`);
+    log.info({ reason }, `Received ${reason}, shutting down (again to exit now)`);
     running.close().then(
       () => process.exit(code),
       (err) => process.exit(reportError(err)),

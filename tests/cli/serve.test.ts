@@ -83,7 +83,8 @@ test("keys from .env turn auth on and the banner counts them", async () => {
 
 test("project warnings are printed", async () => {
   const dir = writeProjectDir({ config: "nmae: typo\n", entry: ENTRY });
-  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
+  // Warnings go through the logger, which spawnCli silences by default.
+  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"], { KLISK_LOG_LEVEL: "warn" });
   await cli.waitForOutput(URL_LINE);
   await waitFor(() => /unknown key 'nmae'/.test(cli.stderr()));
 });
@@ -151,3 +152,21 @@ async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test("without a terminal every start-up message on stderr is a JSON log line, warnings included", async () => {
+  const dir = writeProjectDir({ config: "name: quiet\nunknwn_key: 1\n", entry: ENTRY });
+  const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"], { OPENAI_API_KEY: "", KLISK_LOG_LEVEL: "info" });
+  await cli.waitForOutput(URL_LINE);
+  cli.child.kill("SIGTERM");
+  await cli.exited;
+  const lines = cli.stderr().split("\n").filter((line) => line.trim() !== "");
+  const entries = lines.map((line) => JSON.parse(line));
+  const messages = entries.map((entry) => entry.msg);
+  expect(messages).toEqual(expect.arrayContaining([
+    expect.stringMatching(/^OPENAI_API_KEY is not set/),
+    expect.stringMatching(/^KLISK_STATE_SECRET is not set/),
+    expect.stringMatching(/unknown key 'unknwn_key'/),
+    "Received SIGTERM, shutting down (again to exit now)",
+  ]));
+  expect(entries.filter((e) => /is not set|unknown key/.test(e.msg)).every((e) => e.level === 40)).toBe(true);
+});

@@ -49,7 +49,7 @@ test("past --shutdown-timeout, runs end with 'Server shutting down' and the proc
 
 test("a second signal exits at once, without waiting for the drain", async () => {
   fake().enqueue({ hang: true });
-  const { cli, url } = await serveCli(["--shutdown-timeout", "600"]);
+  const { cli, url } = await serveCli(["--shutdown-timeout", "600"], { KLISK_LOG_LEVEL: "info" }); // the "shutting down" line is an info log entry
   void postChat(url, { message: "hi" }).then((r) => r.text()).catch(() => {});
   await fake().waitForRequests(1);
   cli.child.kill("SIGTERM");

@@ -7,7 +7,7 @@ import { ConfigError } from "../errors";
 import { configureLogger, isLogLevel, log, LOG_LEVELS } from "../log";
 import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
-import { parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
+import { ALL_READY_MESSAGE, parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
 import { reportError, styleFor } from "./output";
@@ -81,10 +81,15 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // JSON lines otherwise, never two formats on one stream.
   for (const warning of project.warnings) log.warn({}, warning);
   const worker = cluster.isWorker ? cluster.worker : undefined;
-  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id });
+  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id, starting: worker !== undefined });
   // One banner per cluster (its first worker), not one per process.
   if (!worker || worker.id === 1) printBanner(project, running, out, workerCount(options.workers));
-  if (worker) process.send?.(READY_MESSAGE);
+  if (worker) {
+    process.on("message", (message) => {
+      if (message === ALL_READY_MESSAGE) running.markReady();
+    });
+    process.send?.(READY_MESSAGE);
+  }
   return running;
 }
 

@@ -9,7 +9,7 @@ import type { Express } from "express";
 import { log } from "../log";
 import type { Project } from "../project/project";
 import { auth, loadApiKeys, type ApiKeys } from "./auth";
-import { availability } from "./availability";
+import { availability, type Readiness } from "./availability";
 import { chatRoute } from "./chat";
 import { cors } from "./cors";
 import { errorHandler, notFound } from "./errorHandler";
@@ -35,6 +35,8 @@ export interface AppOptions {
   signer?: StateSigner | null;
   /** Shared with the WebSocket server (one budget per client). Defaults to limits.rateLimit; null turns it off. */
   rateLimiter?: RateLimiter | null;
+  /** While it says starting, /health answers 503 (cluster workers before all are up). */
+  readiness?: Readiness;
 }
 
 export type App = (req: IncomingMessage, res: ServerResponse) => void;
@@ -49,7 +51,7 @@ export function createApp(project: Project, options: AppOptions = {}): App {
   const signer = options.signer === undefined ? stateSigner() : options.signer ?? undefined;
   const rateLimiter = options.rateLimiter === undefined ? defaultRateLimiter(project, limits, keys) : options.rateLimiter ?? undefined;
 
-  const common: Handler[] = [requestLog(), cors(corsOrigins(project)), availability(runs)];
+  const common: Handler[] = [requestLog(), cors(corsOrigins(project)), availability(runs, options.readiness)];
   // Rate limit, then auth, before body parsing: an unauthenticated client must not make us read a 30 MB body.
   const body = { maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: new PendingBodies(limits.maxPendingBodyBytes) };
   const chat: Handler[] = [auth(keys), jsonBody(body), chatRoute(project, { limits, runs, log, signer })];

@@ -6,8 +6,29 @@
 import { pathOf, sendJson, type Handler } from "./handlers";
 import { SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
-export function availability(runs: RunRegistry): Handler {
+/**
+ * Under `klisk serve --workers N` a worker starts "starting": /health answers 503 `{"status":"starting"}`
+ * until every worker listens, so a load balancer does not send its first burst to the one worker that
+ * listens first. Other requests are served meanwhile.
+ */
+export class Readiness {
+  constructor(private starting = false) {}
+
+  get isStarting(): boolean {
+    return this.starting;
+  }
+
+  ready(): void {
+    this.starting = false;
+  }
+}
+
+export function availability(runs: RunRegistry, readiness?: Readiness): Handler {
   return function availability(req, res, next) {
+    if (readiness?.isStarting && pathOf(req) === "/health") {
+      res.setHeader("Retry-After", "1");
+      return sendJson(res, 503, { status: "starting" });
+    }
     if (!runs.closing) return next();
     res.setHeader("Connection", "close");
     res.setHeader("Retry-After", "5");

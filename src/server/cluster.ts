@@ -14,6 +14,8 @@ import { log } from "../log";
  */
 export const READY_MESSAGE = "klisk:ready";
 export const SHUTDOWN_MESSAGE = "klisk:shutdown";
+/** Primary → workers: every worker listens; /health may say ok (it says 503 "starting" until then). */
+export const ALL_READY_MESSAGE = "klisk:all-ready";
 
 /** `--workers`: a count, or `auto` for one per core. */
 export function parseWorkers(raw: string): number | undefined {
@@ -44,7 +46,10 @@ export function runPrimary(workers: number): Promise<number> {
         started = true;
         for (let i = 1; i < workers; i++) fork();
       }
-      if (ready.size === workers) log.info({ workers, workerPids: [...ready].map((w) => w.process.pid) }, "All workers ready");
+      if (ready.size < workers) return;
+      log.info({ workers, workerPids: [...ready].map((w) => w.process.pid) }, "All workers ready");
+      // Also after a replacement worker has started: the others have it already, the newcomer needs it.
+      for (const w of ready) if (w.isConnected()) w.send(ALL_READY_MESSAGE);
     });
 
     cluster.on("exit", (worker, code, signal) => {

@@ -9,6 +9,7 @@ import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app
 import { WORKER_HEADER } from "./cluster";
 import { loadApiKeys, type ApiKeys } from "./auth";
 import { resolveServerLimits, trustFn } from "./limits";
+import { Readiness } from "./availability";
 import { answerClientError } from "./clientError";
 import { RunRegistry } from "./runs";
 import { chatSocketServer } from "./ws";
@@ -33,6 +34,8 @@ export interface ListenOptions {
   shutdownTimeoutMs?: number;
   /** Under `klisk serve --workers`: this worker's id, sent back in the X-Klisk-Worker header. */
   workerId?: number;
+  /** Start with /health answering 503 "starting" until markReady() (cluster workers). */
+  starting?: boolean;
 }
 
 export interface RunningServer {
@@ -43,6 +46,8 @@ export interface RunningServer {
   keys: ApiKeys;
   /** Graceful: stop accepting, let runs finish (up to the timeout), abort the rest, close WebSockets with 1001. */
   close(): Promise<void>;
+  /** Ends the "starting" state: /health answers 200. */
+  markReady(): void;
 }
 
 export async function startServer(project: Project, options: ListenOptions): Promise<RunningServer> {
@@ -56,7 +61,8 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   // One limiter for REST and WebSocket, so a client has one budget whichever it uses.
   const rateLimiter = defaultRateLimiter(project, limits, keys);
 
-  const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null });
+  const readiness = new Readiness(options.starting === true);
+  const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null, readiness });
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
   const server = http.createServer({ noDelay: true }, app);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
@@ -102,7 +108,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       logger.info({}, "Server stopped");
     })());
 
-  return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close };
+  return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close, markReady: () => readiness.ready() };
 }
 
 /**

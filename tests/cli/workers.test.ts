@@ -53,9 +53,10 @@ async function agentPerWorker(url: string, count: number, exclude: string[] = []
   while (agents.size < count) {
     if (Date.now() > deadline) throw new Error(`only reached workers ${[...agents.keys()]} (excluding ${exclude})`);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    const { status, worker } = await request(url, agent, "GET", "/health");
-    expect(status).toBe(200);
-    if (agents.has(worker) || exclude.includes(worker)) {
+    const { status, worker, body } = await request(url, agent, "GET", "/health");
+    // 503 "starting" until every worker listens (see the test below).
+    expect(status === 200 || (status === 503 && JSON.parse(body).status === "starting")).toBe(true);
+    if (status !== 200 || agents.has(worker) || exclude.includes(worker)) {
       agent.destroy();
       await new Promise((r) => setTimeout(r, 50)); // the other worker may still be starting
     } else {
@@ -133,4 +134,21 @@ test("a project that fails to load is reported once and the primary exits 1 with
   expect((await cli.exited).code).toBe(1);
   expect(cli.stderr().match(/Syntax error/g)).toHaveLength(1);
   expect(cli.stderr()).toMatch(/A worker failed to start; stopping/);
+});
+
+test("/health says 503 starting until every worker listens, so the first burst is not sent to one worker", async () => {
+  const dir = writeProjectDir({ config: "name: starting\n", entry: ENTRY });
+  cli = spawnCli(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
+    env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_LOG_LEVEL: "info" },
+  });
+  const [, url] = await cli.waitForOutput(/URL: (http:\/\/\S+)/);
+  // The first worker listens (it printed the banner) while the second starts.
+  const early = await request(url, new http.Agent(), "GET", "/health");
+  expect([early.status, JSON.parse(early.body)]).toEqual([503, { status: "starting" }]);
+  await until(() => cli!.stderr().includes("All workers ready"), "all workers ready");
+  const agents = await agentPerWorker(url, 2);
+  for (const agent of agents.values()) {
+    expect((await request(url, agent, "GET", "/health")).status).toBe(200);
+    agent.destroy();
+  }
 });

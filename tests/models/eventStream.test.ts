@@ -60,3 +60,13 @@ test("an event stream is read as a stream whatever was asked", async () => {
   for await (const event of jsonEvents(call, "Test", () => "never")) out.push(event);
   expect(out).toEqual([{ n: 1 }]);
 });
+
+test("a line that spans many chunks (a 16 MB response.completed arrives in 64 KB pieces) is joined once, \\r\\n split included", () => {
+  const parser = new SseParser();
+  const big = JSON.stringify({ text: "y".repeat(200_000) });
+  const wire = `event: response.completed\r\ndata: ${big}\r\n\r\ndata: {"n":2}\r\n\r\n`;
+  const messages: string[] = [];
+  // Pieces of 7 characters: every \r\n and every line boundary falls inside or between pieces somewhere.
+  for (let i = 0; i < wire.length; i += 7) messages.push(...parser.push(wire.slice(i, i + 7)));
+  expect(messages).toEqual([big, '{"n":2}']);
+});

@@ -45,29 +45,38 @@ export async function* jsonEvents(call: RawResponseCall, provider: string, asEve
  * A text/event-stream parser (the WHATWG rules that matter here): lines end in \n or \r\n, a blank line
  * ends a message, `data:` lines of one message are joined with \n, comments (`:`) and other fields are
  * skipped. A message cut off by the end of the body is dropped, as the SDK does.
+ *
+ * Linear in the body: only new text is searched for line ends, and the pieces of a line that spans chunks
+ * are joined once, when it ends. (Joining the pending text to each chunk and searching it again made a
+ * 16 MB `response.completed` event, which carries the whole answer, cost seconds.)
  */
 export class SseParser {
-  private pending = "";
+  /** The start of a line whose end has not arrived yet, in pieces. */
+  private partial: string[] = [];
   private data: string | undefined;
 
   /** Feeds decoded text; returns the data of every message it completed. */
   push(text: string): string[] {
     const messages: string[] = [];
-    const buffer = this.pending + text;
     let start = 0;
-    for (let end = buffer.indexOf("\n"); end !== -1; end = buffer.indexOf("\n", start)) {
-      const lineEnd = end > start && buffer.charCodeAt(end - 1) === 13 /* \r */ ? end - 1 : end;
-      if (lineEnd === start) {
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      let line = text.slice(start, end);
+      if (this.partial.length > 0) {
+        this.partial.push(line);
+        line = this.partial.join("");
+        this.partial = [];
+      }
+      if (line.charCodeAt(line.length - 1) === 13 /* \r */) line = line.slice(0, -1);
+      if (line === "") {
         if (this.data !== undefined) messages.push(this.data);
         this.data = undefined;
-      } else if (buffer.startsWith("data:", start)) {
-        const valueStart = buffer.charCodeAt(start + 5) === 32 /* space */ ? start + 6 : start + 5;
-        const value = buffer.slice(valueStart, lineEnd);
+      } else if (line.startsWith("data:")) {
+        const value = line.slice(line.charCodeAt(5) === 32 /* space */ ? 6 : 5);
         this.data = this.data === undefined ? value : `${this.data}\n${value}`;
       }
       start = end + 1;
     }
-    this.pending = buffer.slice(start);
+    if (start < text.length) this.partial.push(text.slice(start));
     return messages;
   }
 }

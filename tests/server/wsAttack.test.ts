@@ -3,69 +3,20 @@
  * reads nothing, a turn streamed to a client that stopped reading, bare ids that would get a state signed,
  * upgrades from origins outside cors_origins. Each is bounded and the server keeps serving.
  */
-import http from "node:http";
-import net from "node:net";
-import type { AddressInfo } from "node:net";
+import type http from "node:http";
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
-import type { Project } from "../../src/project/project";
-import { loadApiKeys } from "../../src/server/auth";
-import { resolveServerLimits } from "../../src/server/limits";
 import type { RunningServer } from "../../src/server/listen";
-import { RunRegistry } from "../../src/server/runs";
-import { chatSocketServer } from "../../src/server/ws";
 import { expectWsErrorFrameThenChat, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { clientFrame, rawWsClient, startSocketServer } from "../helpers/rawWs";
 import { sleep, waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 
-/** The WebSocket endpoint alone on a plain http server, with a short ping interval; `upgraded` is the server side of the last connection. */
-async function socketServer(project: Project, pingIntervalMs: number) {
-  const sockets = chatSocketServer(project, { keys: loadApiKeys({}), limits: resolveServerLimits(project), runs: new RunRegistry(), log: () => {}, pingIntervalMs });
-  const httpServer = http.createServer();
-  let upgraded: Duplex | undefined;
-  httpServer.on("upgrade", (req, socket, head) => {
-    upgraded = socket;
-    sockets.handleUpgrade(req, socket, head);
-  });
-  await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
-  const port = (httpServer.address() as AddressInfo).port;
-  return {
-    port,
-    url: `ws://127.0.0.1:${port}/ws/chat`,
-    upgraded: () => upgraded as net.Socket,
-    async close() {
-      await sockets.close();
-      httpServer.closeAllConnections();
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
-    },
-  };
-}
-
-/** A client frame, masked with a zero key (so the payload goes as is). */
-function clientFrame(opcode: number, payload: string): Buffer {
-  const data = Buffer.from(payload);
-  const length = data.length < 126 ? Buffer.from([0x80 | data.length]) : Buffer.from([0x80 | 126, data.length >> 8, data.length & 0xff]);
-  return Buffer.concat([Buffer.from([0x80 | opcode]), length, Buffer.alloc(4), data]);
-}
-
-/** A hand-made WebSocket client on a raw socket, so it can stop reading while it keeps writing. */
-async function rawWs(port: number): Promise<{ socket: net.Socket; gone: Promise<void> }> {
-  const socket = net.connect(port, "127.0.0.1");
-  socket.on("error", () => {});
-  const gone = new Promise<void>((resolve) => socket.on("close", () => resolve()));
-  await new Promise((resolve) => socket.once("connect", resolve));
-  socket.write("GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  const head = await new Promise<string>((resolve) => socket.once("data", (d) => resolve(String(d))));
-  expect(head).toMatch(/^HTTP\/1\.1 101/);
-  socket.pause(); // from here on, nothing is read
-  return { socket, gone };
-}
-
 test("a client that sends pongs of its own but answers no ping is dropped", async () => {
-  const server = await socketServer(makeProject([{ name: "Assistant" }]), 50);
+  const server = await startSocketServer(makeProject([{ name: "Assistant" }]), { pingIntervalMs: 50 });
   try {
-    const client = new WebSocket(server.url, { autoPong: false });
+    const client = new WebSocket(`ws://127.0.0.1:${server.port}/ws/chat`, { autoPong: false });
     await new Promise((resolve) => client.once("open", resolve));
     const pongs = setInterval(() => client.pong(Buffer.from("alive")), 10);
     const code = await new Promise<number>((resolve) => client.on("close", resolve));
@@ -77,13 +28,13 @@ test("a client that sends pongs of its own but answers no ping is dropped", asyn
 });
 
 test("a client that sends bad frames and reads nothing is not answered without end: its frames wait until it reads", async () => {
-  const server = await socketServer(makeProject([{ name: "Assistant" }]), 60_000);
-  const { socket } = await rawWs(server.port);
+  const server = await startSocketServer(makeProject([{ name: "Assistant" }]));
+  const socket = await rawWsClient(server.port);
   try {
     // 200,000 bad frames: answered in full, the error frames would be ~16 MB.
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => clientFrame(0x1, "x")));
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => clientFrame("x")));
     for (let i = 0; i < 200; i++) socket.write(batch);
-    const serverSide = server.upgraded();
+    const serverSide = server.upgraded[0];
     await waitFor(() => serverSide.writableLength > 1024 * 1024, 10_000, "server-side backpressure");
     const read = serverSide.bytesRead;
     await sleep(300);
@@ -111,8 +62,8 @@ describe("a turn streamed to a client that stopped reading", () => {
     fake().enqueue({ text: Array.from({ length: 500 }, () => "x".repeat(16 * 1024)) });
     let serverSide: Duplex | undefined;
     server.server.prependOnceListener("upgrade", (_req: http.IncomingMessage, upgraded: Duplex) => (serverSide = upgraded));
-    const { socket } = await rawWs(server.port);
-    socket.write(clientFrame(0x1, '{"message":"flood"}'));
+    const socket = await rawWsClient(server.port);
+    socket.write(clientFrame('{"message":"flood"}'));
     await fake().waitForRequests(1);
     for (let i = 0; ; i++) {
       const res = await postChat(server.url, { message: "next", stream: false });

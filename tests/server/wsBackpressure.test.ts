@@ -4,80 +4,12 @@
  * keeps the connection, and a slow reader that catches up loses nothing. Raw TCP clients do the handshake
  * by hand so they can stop reading (socket.pause()) while they keep writing.
  */
-import http from "node:http";
-import net from "node:net";
-import { loadApiKeys } from "../../src/server/auth";
-import { resolveServerLimits } from "../../src/server/limits";
-import { RunRegistry } from "../../src/server/runs";
-import { chatSocketServer } from "../../src/server/ws";
-import type { Project } from "../../src/project/project";
 import { makeProject, openWs, useFakeOpenAI } from "../helpers/project";
+import { clientFrame, rawWsClient, startSocketServer } from "../helpers/rawWs";
 import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 const MB = 1024 * 1024;
-
-interface Sockets {
-  url: string;
-  port: number;
-  runs: RunRegistry;
-  /** The server side of each upgraded connection, in order. */
-  upgraded: net.Socket[];
-  close(): Promise<void>;
-}
-
-/** The WebSocket endpoint alone on a loopback http server, so a test sees the run registry and the server's sockets. */
-async function startSockets(project: Project, runs = new RunRegistry()): Promise<Sockets> {
-  const sockets = chatSocketServer(project, { keys: loadApiKeys({}), limits: resolveServerLimits(project), runs, log: () => {}, pingIntervalMs: 60_000 });
-  const upgraded: net.Socket[] = [];
-  const httpServer = http.createServer();
-  httpServer.on("upgrade", (req, socket, head) => {
-    upgraded.push(socket as net.Socket);
-    sockets.handleUpgrade(req, socket, head);
-  });
-  await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
-  const port = (httpServer.address() as net.AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    runs,
-    upgraded,
-    async close() {
-      for (const socket of upgraded) socket.destroy();
-      await sockets.close();
-      httpServer.closeAllConnections();
-      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
-    },
-  };
-}
-
-/** A client text frame, masked with a zero key (so the payload goes as is). */
-function textFrame(payload: string): Buffer {
-  const data = Buffer.from(payload);
-  const len = data.length;
-  let header: Buffer;
-  if (len < 126) header = Buffer.from([0x81, 0x80 | len]);
-  else if (len < 65536) header = Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
-  else {
-    header = Buffer.alloc(10);
-    header[0] = 0x81;
-    header[1] = 0x80 | 127;
-    header.writeBigUInt64BE(BigInt(len), 2);
-  }
-  return Buffer.concat([header, Buffer.alloc(4), data]);
-}
-
-/** Opens /ws/chat by hand, reads the 101 response, then reads nothing more. */
-async function rawClient(port: number): Promise<net.Socket> {
-  const socket = net.connect(port, "127.0.0.1");
-  socket.on("error", () => {}); // writes fail once the server cuts us; expected
-  await new Promise((resolve) => socket.once("connect", resolve));
-  socket.write("GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-  const head = await new Promise<string>((resolve) => socket.once("data", (d) => resolve(String(d))));
-  expect(head).toMatch(/^HTTP\/1\.1 101/);
-  socket.pause();
-  return socket;
-}
 
 /** `n` tokens of 16 KB; 600 (~10 MB) is about twice what the loopback socket buffers hold, so the turn has to wait on its client. */
 const bigAnswer = (n = 600) => ({ text: Array.from({ length: n }, () => "x".repeat(16 * 1024)) });
@@ -91,11 +23,11 @@ async function expectChatWorks(url: string): Promise<void> {
 
 test("a shutdown ends a turn waiting on a client that reads nothing: the wait is released, slot freed, socket closed", async () => {
   // write_stall_s stays at 30 s: only the run's abort can end the wait (the run deadline aborts the same way).
-  const s = await startSockets(makeProject([{ name: "Assistant" }]));
-  const client = await rawClient(s.port);
+  const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
+  const client = await rawWsClient(s.port);
   try {
     fake().enqueue(bigAnswer());
-    client.write(textFrame('{"message":"flood me"}'));
+    client.write(clientFrame('{"message":"flood me"}'));
     await fake().waitForRequests(1);
     await waitFor(() => s.upgraded[0].writableLength >= MB, 10_000, "the turn waiting on the client");
     await s.runs.drain(0, 5000);
@@ -108,11 +40,11 @@ test("a shutdown ends a turn waiting on a client that reads nothing: the wait is
 });
 
 test("past 16 MB buffered for a client that reads nothing, the connection is closed", async () => {
-  const s = await startSockets(makeProject([{ name: "Assistant" }]));
-  const client = await rawClient(s.port);
+  const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
+  const client = await rawWsClient(s.port);
   try {
     // Each frame's error answer quotes its 17 MB type: the second answer finds the first still buffered.
-    const frame = textFrame(JSON.stringify({ type: "t".repeat(17 * MB) }));
+    const frame = clientFrame(JSON.stringify({ type: "t".repeat(17 * MB) }));
     client.write(frame);
     client.write(frame);
     await waitFor(() => s.upgraded[0].destroyed, 15_000, "the socket to be closed");
@@ -125,7 +57,7 @@ test("past 16 MB buffered for a client that reads nothing, the connection is clo
 });
 
 test("a cancel while a turn waits on a slow reader ends the turn with 'Run cancelled' and keeps the connection", async () => {
-  const s = await startSockets(makeProject([{ name: "Assistant" }]));
+  const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
   try {
     fake().enqueue(bigAnswer());
     const client = await openWs(s.url);
@@ -146,7 +78,7 @@ test("a cancel while a turn waits on a slow reader ends the turn with 'Run cance
 });
 
 test("a slow reader that catches up gets every frame, an error answer included, and its frames are read again", async () => {
-  const s = await startSockets(makeProject([{ name: "Assistant" }]));
+  const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
   try {
     fake().enqueue(bigAnswer());
     const client = await openWs(s.url);

@@ -109,6 +109,20 @@ export async function postChat(url: string, body: unknown, headers: Record<strin
   });
 }
 
+/**
+ * Polls with JSON chats until one is accepted (a run slot is free again): a 503 busy means not yet. The
+ * bound (about 10 s) is what fails a test, never a timing.
+ */
+export async function waitForFreeRunSlot(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const res = await postChat(url, { message: "next", stream: false });
+    if (res.status === 200) return;
+    if (res.status !== 503) throw new Error(`expected 200 or 503 busy, got ${res.status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("the run slot was never freed");
+}
+
 /** A WebSocket client that queues incoming JSON frames so tests can await them one by one. */
 export interface WsClient {
   ws: WebSocket;

@@ -6,8 +6,8 @@
 import net from "node:net";
 import zlib from "node:zlib";
 import type { RunningServer } from "../../src/server/listen";
-import { json, makeProject, postChat, serve, useFakeOpenAI } from "../helpers/project";
-import { sleep, waitFor } from "../helpers/wait";
+import { json, makeProject, postChat, serve, useFakeOpenAI, waitForFreeRunSlot } from "../helpers/project";
+import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 
@@ -61,23 +61,12 @@ function pausedReader(server: RunningServer) {
   return client;
 }
 
-/** Polls until a chat is accepted (the slot is free again); the bound is what fails the test, not a timing. */
-async function slotFreed(server: RunningServer): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const res = await postChat(server.url, { message: "next", stream: false });
-    if (res.status === 200) return;
-    expect(res.status).toBe(503);
-    await sleep(100);
-  }
-  throw new Error("the run slot was never freed");
-}
-
 describe("a reader that stops reading", () => {
   test("loses its run after limits.write_stall_s: the slot is freed", () =>
     withServer("limits:\n  max_concurrent_runs: 1\n  write_stall_s: 0.3\n", async (server) => {
       const client = pausedReader(server);
       await fake().waitForRequests(1);
-      await slotFreed(server);
+      await waitForFreeRunSlot(server.url);
       client.socket.destroy();
     }));
 
@@ -85,7 +74,7 @@ describe("a reader that stops reading", () => {
     withServer("limits:\n  max_concurrent_runs: 1\n  run_timeout_s: 0.5\n  write_stall_s: 600\n", async (server) => {
       const client = pausedReader(server);
       await fake().waitForRequests(1);
-      await slotFreed(server);
+      await waitForFreeRunSlot(server.url);
       client.socket.destroy();
     }));
 });

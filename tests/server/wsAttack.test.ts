@@ -7,7 +7,7 @@ import type http from "node:http";
 import type { Duplex } from "node:stream";
 import WebSocket from "ws";
 import type { RunningServer } from "../../src/server/listen";
-import { expectWsErrorFrameThenChat, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { expectWsErrorFrameThenChat, makeProject, openWs, serve, useFakeOpenAI, waitForFreeRunSlot } from "../helpers/project";
 import { clientFrame, rawWsClient, startSocketServer } from "../helpers/rawWs";
 import { sleep, waitFor } from "../helpers/wait";
 
@@ -65,13 +65,7 @@ describe("a turn streamed to a client that stopped reading", () => {
     const socket = await rawWsClient(server.port);
     socket.write(clientFrame('{"message":"flood"}'));
     await fake().waitForRequests(1);
-    for (let i = 0; ; i++) {
-      const res = await postChat(server.url, { message: "next", stream: false });
-      if (res.status === 200) break;
-      expect(res.status).toBe(503);
-      if (i > 100) throw new Error("the run slot was never freed");
-      await sleep(100);
-    }
+    await waitForFreeRunSlot(server.url);
     await waitFor(() => serverSide?.destroyed === true, 5000, "the server closing the socket");
     socket.destroy();
   });

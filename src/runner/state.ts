@@ -10,7 +10,8 @@ import { RequestError } from "../errors";
 import type { ChatState } from "./events";
 
 const HISTORY_ROLES = new Set(["user", "assistant"]);
-const HISTORY_TYPES = new Set(["message", "function_call", "function_call_output", "reasoning"]);
+/** Items without a role; a `type: "message"` item has one. */
+const HISTORY_TYPES = new Set(["function_call", "function_call_output", "reasoning"]);
 
 const text = z.string({ error: "must be a string" });
 const dataUrl = z.string({ error: "must be a data: URL" }).regex(/^data:[^,]*,/, { error: "must be a data: URL" });
@@ -100,7 +101,7 @@ function parseHistoryItem(item: unknown, where: string): unknown {
       throw new RequestError(400, `'${where}.role' must be "user" or "assistant" (system and developer items are not accepted from clients)`);
     }
     kind = role;
-  } else if (typeof type === "string" && HISTORY_TYPES.has(type) && type !== "message") {
+  } else if (typeof type === "string" && HISTORY_TYPES.has(type)) {
     kind = type;
   } else {
     throw new RequestError(400, `'${where}' is not a conversation item (expected a user/assistant message or a function call)`);

@@ -5,7 +5,7 @@ import { KliskError } from "../errors";
 import type { KliskConfig } from "../project/config";
 import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
-import type { Agent } from "../project/registry";
+import type { Agent } from "../sdk/agent";
 import { providerTarget } from "../runner/models/resolve";
 import { exitWhenFlushed, styleFor, type Style } from "./output";
 

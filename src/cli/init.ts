@@ -5,7 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../errors";
-import { DEFAULT_MODEL } from "../project/registry";
+import { DEFAULT_MODEL } from "../sdk/agent";
 import { reportError, startSpinner, styleFor } from "./output";
 
 /** The package root: `src/cli` under ts-jest and `dist/cli` once built are both two levels down. */

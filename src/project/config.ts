@@ -9,9 +9,9 @@ import { z } from "zod";
 import { ConfigError } from "../errors";
 import { cacheDir, cachedParse } from "./parseCache";
 
-import { closest } from "./suggest";
+import { closest } from "../sdk/suggest";
 
-export { editDistance } from "./suggest";
+export { editDistance } from "../sdk/suggest";
 
 export const CONFIG_FILE = "klisk.config.yaml";
 

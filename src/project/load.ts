@@ -11,7 +11,7 @@ import { ConfigError } from "../errors";
 import { CONFIG_FILE, loadConfig, type KliskConfig } from "./config";
 import { loadEnv } from "./env";
 import type { Project } from "./project";
-import { isAgent, type Agent } from "./registry";
+import { isAgent, type Agent } from "../sdk/agent";
 import { checkAgentModels } from "../runner/models/check";
 
 export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
@@ -19,7 +19,7 @@ export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
 /** This package's public SDK: `src/index.ts` under ts-jest, `dist/index.js` once built. */
 const SDK_ENTRY = require.resolve("../index");
 const SDK_DIR = path.dirname(SDK_ENTRY);
-const REGISTRY_MODULE = require.resolve("./registry");
+const REGISTRY_MODULE = require.resolve("../sdk/agent");
 
 export interface LoadProjectOptions {
   /** Overrides `entry` from klisk.config.yaml (relative to the project directory). */
@@ -76,7 +76,7 @@ async function importAgents(projectDir: string, entryFile: string): Promise<{ ag
   // not ours, so reset and read the registry through jiti too: then it is the one the entry's defineAgent fills.
   // Synchronous jiti(): for our built .js file it is a plain native require, where jiti.import() would go
   // through Node's ESM loader (several ms of start-up) for the same module.
-  const registry = jiti(REGISTRY_MODULE) as typeof import("./registry");
+  const registry = jiti(REGISTRY_MODULE) as typeof import("../sdk/agent");
   registry.resetRegistry();
   let mod: unknown;
   try {

@@ -1,5 +1,5 @@
 /** What the CLI hands to the server and the runner: a loaded, validated project. */
-import type { Agent } from "./registry";
+import type { Agent } from "../sdk/agent";
 import type { KliskConfig } from "./config";
 
 export interface Project {

@@ -1,5 +1,5 @@
 /** Hand-offs: each agent named in `handoffs` becomes a transfer tool the model can call. */
-import type { Agent } from "../project/registry";
+import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import type { FunctionToolSpec } from "./models/model";
 

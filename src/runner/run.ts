@@ -1,6 +1,6 @@
 /** runChat: the one place that talks to models and runs tools. Every transport consumes its iterator. */
 import { AbortedError, KliskError, ModelError, RequestError, ToolError } from "../errors";
-import type { Agent } from "../project/registry";
+import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
 import { errorEvent, type Attachment, type ChatEvent, type ChatState } from "./events";

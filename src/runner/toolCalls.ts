@@ -1,7 +1,6 @@
 /** Runs one model turn's function calls concurrently and yields each result as it finishes. */
 import { AbortedError, ToolError } from "../errors";
-import type { Agent } from "../project/registry";
-import { toolOutputToString } from "./tools";
+import type { Agent } from "../sdk/agent";
 import { log } from "../log";
 
 export interface ToolCall {
@@ -103,4 +102,15 @@ export function stackOf(err: unknown): string {
     // a `stack` getter that throws: fall back to the description
   }
   return describeThrown(err);
+}
+
+/** Tool results travel to the model and to clients as strings. */
+export function toolOutputToString(value: unknown): string {
+  if (value === undefined || value === null) return "";
+  if (typeof value === "string") return value;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }

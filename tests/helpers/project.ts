@@ -6,7 +6,7 @@ import path from "node:path";
 import WebSocket from "ws";
 import { loadConfig } from "../../src/project/config";
 import type { Project } from "../../src/project/project";
-import { defineAgent, resetRegistry, type AgentOptions } from "../../src/project/registry";
+import { defineAgent, resetRegistry, type AgentOptions } from "../../src/sdk/agent";
 import { startServer, type RunningServer } from "../../src/server/listen";
 import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
 import { startFakeOpenAI, type FakeOpenAI } from "./fakeOpenAI";

@@ -1,6 +1,6 @@
 /** Runner-level tests: in-memory projects and the events of one run (pair with useFakeOpenAI). */
 import { defineAgent } from "../../src/index";
-import { resetRegistry, type Agent, type AgentOptions } from "../../src/project/registry";
+import { resetRegistry, type Agent, type AgentOptions } from "../../src/sdk/agent";
 import type { Project } from "../../src/project/project";
 import { runChat, type RunChatOptions } from "../../src/runner/run";
 import type { ChatEvent } from "../../src/runner/events";

@@ -2,7 +2,7 @@
 import { defineAgent } from "../../src/index";
 import { ConfigError, UserError } from "../../src/errors";
 import { loadProject } from "../../src/project/load";
-import { resetRegistry, type AgentOptions } from "../../src/project/registry";
+import { resetRegistry, type AgentOptions } from "../../src/sdk/agent";
 import { checkAgentModels } from "../../src/runner/models/check";
 import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
 

@@ -1,6 +1,6 @@
 import path from "node:path";
 import { loadProject } from "../../src/project/load";
-import type { ToolContext } from "../../src/runner/tools";
+import type { ToolContext } from "../../src/sdk/tool";
 import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
 
 afterAll(removeTmpProjects);

@@ -1,5 +1,5 @@
 /** Hosted tools (web search, file search, code interpreter, image generation) on the Responses API. */
-import { type Agent, type AgentOptions } from "../../src/project/registry";
+import { type Agent, type AgentOptions } from "../../src/sdk/agent";
 import { useFakeOpenAI } from "../helpers/project";
 import { collectEvents, defineAgents, memoryProject } from "../helpers/runner";
 

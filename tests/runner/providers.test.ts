@@ -1,6 +1,6 @@
 /** runChat over each provider path (presets, custom providers, Chat and Responses) against the loopback fake. */
 import { tool, z } from "../../src/index";
-import { type Agent } from "../../src/project/registry";
+import { type Agent } from "../../src/sdk/agent";
 import { runChat } from "../../src/runner/run";
 import type { ChatEvent, ChatState } from "../../src/runner/events";
 import { parseState } from "../../src/runner/state";

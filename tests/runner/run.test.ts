@@ -1,6 +1,6 @@
 /** runChat against the loopback fake through the real openai SDK: the loop, tools, errors, abort. */
 import { tool, z } from "../../src/index";
-import type { Agent } from "../../src/project/registry";
+import type { Agent } from "../../src/sdk/agent";
 import { runChat } from "../../src/runner/run";
 import { statusOfError, type ChatEvent } from "../../src/runner/events";
 import { useFakeOpenAI } from "../helpers/project";

@@ -3,7 +3,7 @@
  * next turn staying with the new agent, and an agent whose model changed between turns.
  */
 import { tool } from "../../src/index";
-import { type Agent } from "../../src/project/registry";
+import { type Agent } from "../../src/sdk/agent";
 import { type RunChatOptions } from "../../src/runner/run";
 import type { ChatEvent } from "../../src/runner/events";
 import { MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS } from "../../src/runner/history";

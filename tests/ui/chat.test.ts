@@ -8,7 +8,7 @@ import { tool, z } from "../../src/index";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
 import { newContext, screenshotPath, startChatServer, type ChatServer, useBrowser } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
-import type { AgentOptions } from "../../src/project/registry";
+import type { AgentOptions } from "../../src/sdk/agent";
 
 const fake = useFakeOpenAI();
 

@@ -3,7 +3,7 @@
  * cannot honour shows up at `klisk serve` / `klisk check`, not at the first chat.
  */
 import { ConfigError } from "../../errors";
-import type { Agent, ModelSettings } from "../../project/registry";
+import type { Agent, ModelSettings } from "../../sdk/agent";
 import { providerTarget, type ProvidersConfig } from "./providers";
 
 const KNOWN_SETTINGS: ReadonlyArray<keyof ModelSettings> = [

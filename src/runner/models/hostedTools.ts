@@ -3,7 +3,7 @@
  * items become `hosted_tool` events. The original klisk dropped these silently; a UI wants to show what
  * was searched, which sources were used, what code ran and the generated image.
  */
-import type { BuiltinToolConfig } from "../../project/registry";
+import type { BuiltinToolConfig } from "../../sdk/agent";
 import type { ModelEvent } from "./model";
 
 /** Sources, hits and logs are only in the output items when the request asks for them. */

@@ -2,8 +2,8 @@
  * The one provider seam. The runner's loop sees only these types; each adapter under models/ turns one
  * provider's wire stream into ModelEvents.
  */
-import type { BuiltinToolConfig, ModelSettings } from "../../project/registry";
-import type { JsonSchema } from "../tools";
+import type { BuiltinToolConfig, ModelSettings } from "../../sdk/agent";
+import type { JsonSchema } from "../../sdk/tool";
 
 /**
  * Conversation items in the Responses API's input shape: the neutral format adapters convert from, and

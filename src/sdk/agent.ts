@@ -4,7 +4,7 @@
  * test runners), and both must see the same agents.
  */
 import { UserError } from "../errors";
-import { isTool, type Tool } from "../runner/tools";
+import { isTool, type Tool } from "./tool";
 import { unknownOptionWarnings } from "./suggest";
 
 export const BUILTIN_TOOL_NAMES = ["web_search", "file_search", "code_interpreter", "image_generation"] as const;

@@ -1,7 +1,7 @@
 /** `tool()`: a user function the model can call, with its arguments validated before `execute` runs. */
 import { z } from "zod";
 import { UserError } from "../errors";
-import { unknownOptionWarnings } from "../project/suggest";
+import { unknownOptionWarnings } from "./suggest";
 
 export interface ToolContext {
   /** Aborted when the client goes away, cancels, or the server shuts down. */
@@ -101,15 +101,4 @@ export function isTool(value: unknown): value is Tool {
     typeof value === "object" && value !== null && (value as Tool).kind === "function" &&
     typeof (value as Tool).parseArguments === "function" && typeof (value as Tool).execute === "function"
   );
-}
-
-/** Tool results travel to the model and to clients as strings. */
-export function toolOutputToString(value: unknown): string {
-  if (value === undefined || value === null) return "";
-  if (typeof value === "string") return value;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

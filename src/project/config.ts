@@ -7,9 +7,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors";
-import { cacheDir, cachedParse } from "./parseCache";
-
 import { closest } from "../sdk/suggest";
+import { cacheDir, cachedParse } from "./parseCache";
 
 export { editDistance } from "../sdk/suggest";
 

@@ -12,7 +12,7 @@ import { CONFIG_FILE, loadConfig, type KliskConfig } from "./config";
 import { loadEnv } from "./env";
 import type { Project } from "./project";
 import { isAgent, type Agent } from "../sdk/agent";
-import { checkAgentModels } from "../runner/models/check";
+import { checkAgentModels } from "./modelCheck";
 
 export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
 

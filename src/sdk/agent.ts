@@ -96,7 +96,7 @@ export function defineAgent(options: AgentOptions): Agent {
   }
   agents.push(agent);
   const warnings = definitionWarnings();
-  // modelSettings keys are checked with the model (runner/models/check.ts).
+  // modelSettings keys are checked with the model (project/modelCheck.ts).
   const found = [
     ...unknownOptionWarnings(`Agent '${agent.name}'`, options, AGENT_OPTIONS),
     ...agent.tools.flatMap((t) => t.optionWarnings ?? []),

@@ -3,7 +3,7 @@ import { defineAgent } from "../../src/index";
 import { ConfigError, UserError } from "../../src/errors";
 import { loadProject } from "../../src/project/load";
 import { resetRegistry, type AgentOptions } from "../../src/sdk/agent";
-import { checkAgentModels } from "../../src/runner/models/check";
+import { checkAgentModels } from "../../src/project/modelCheck";
 import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
 
 afterAll(removeTmpProjects);

@@ -2,8 +2,12 @@
  * The one provider seam. The runner's loop sees only these types; each adapter under models/ turns one
  * provider's wire stream into ModelEvents.
  */
+import type { ModelApi } from "../../project/providers";
 import type { BuiltinToolConfig, ModelSettings } from "../../sdk/agent";
 import type { JsonSchema } from "../../sdk/tool";
+
+/** Which wire API a model speaks (decides how the conversation is carried between calls); routed in project/providers.ts. */
+export type { ModelApi };
 
 /**
  * Conversation items in the Responses API's input shape: the neutral format adapters convert from, and
@@ -21,9 +25,6 @@ export interface FunctionToolSpec {
   description: string;
   parameters: JsonSchema;
 }
-
-/** Which wire API a model speaks. Decides how the conversation is carried between calls. */
-export type ModelApi = "responses" | "chat";
 
 export interface ModelRequest {
   instructions: string;

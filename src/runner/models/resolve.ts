@@ -8,9 +8,9 @@ import { log } from "../../log";
 import type { Model, ModelEvent, ModelRequest } from "./model";
 import { chatModel } from "./chat";
 import { responsesModel } from "./responses";
-import { apiKeyFor, providerTarget, type ProviderTarget, type ProvidersConfig } from "./providers";
+import { apiKeyFor, providerTarget, type ProviderTarget, type ProvidersConfig } from "../../project/providers";
 
-export { providerTarget, knownProviders, type ProvidersConfig } from "./providers";
+export { providerTarget, knownProviders, type ProvidersConfig } from "../../project/providers";
 
 const clients = new Map<string, OpenAI>();
 

@@ -1,11 +1,13 @@
 /**
- * Where a model name goes: `gpt-…`, `o…`, any name without "/" and `openai/<model>` → OpenAI Responses;
+ * Where a model name goes (config knowledge: the project loader checks it, runner/models/ connects by it): `gpt-…`, `o…`, any name without "/" and `openai/<model>` → OpenAI Responses;
  * `<provider>/<model>` → a built-in preset or a custom provider from `klisk.config.yaml`. Everything here
  * is plain data, so the load-time check and the resolver agree on every decision.
  */
-import { ConfigError } from "../../errors";
-import type { ProviderConfig } from "../../project/config";
-import type { ModelApi } from "./model";
+import { ConfigError } from "../errors";
+import type { ProviderConfig } from "./config";
+
+/** The two wire APIs a model is reached through (the adapters live in runner/models/). */
+export type ModelApi = "responses" | "chat";
 
 /** `providers:` from klisk.config.yaml (custom names win over presets of the same name). */
 export type ProvidersConfig = Readonly<Record<string, ProviderConfig>>;

@@ -2,8 +2,8 @@
  * Load-time checks of each agent's model against the providers we know, so a typo or a setting the API
  * cannot honour shows up at `klisk serve` / `klisk check`, not at the first chat.
  */
-import { ConfigError } from "../../errors";
-import type { Agent, ModelSettings } from "../../sdk/agent";
+import { ConfigError } from "../errors";
+import type { Agent, ModelSettings } from "../sdk/agent";
 import { providerTarget, type ProvidersConfig } from "./providers";
 
 const KNOWN_SETTINGS: ReadonlyArray<keyof ModelSettings> = [

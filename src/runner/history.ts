@@ -46,9 +46,12 @@ export function storedUserItem(message: string, attachments: readonly Attachment
  * visible marker, so the newest exchange always fits and the state is never one the server then refuses.
  */
 export function boundHistory(items: readonly InputItem[], maxBytes = MAX_HISTORY_BYTES): InputItem[] {
-  let kept = items.map((item) => fitItem(withoutAttachments(item), Math.floor(maxBytes / 2)));
+  let kept = items.map(withoutAttachments);
   if (kept.length > MAX_HISTORY_ITEMS) kept = startAtUser(kept.slice(kept.length - MAX_HISTORY_ITEMS));
-  const sizes = kept.map(jsonBytes);
+  // Each item is serialised once here; only one over its share is cut (and measured again).
+  const fitted = kept.map((item) => fitItem(item, Math.floor(maxBytes / 2)));
+  kept = fitted.map(([item]) => item);
+  const sizes = fitted.map(([, bytes]) => bytes);
   let total = sizes.reduce((a, b) => a + b, 0) + kept.length + 1; // commas and brackets
   let drop = 0;
   while (total > maxBytes && drop < kept.length - 1) total -= sizes[drop++] + 1;
@@ -59,15 +62,15 @@ function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value));
 }
 
-/** `item`, or a copy whose long strings are cut (halving the length kept) until it takes at most `maxBytes`. */
-function fitItem(item: InputItem, maxBytes: number): InputItem {
-  if (jsonBytes(item) <= maxBytes) return item;
+/** `item` and its size, or a copy whose long strings are cut (halving the length kept) until it takes at most `maxBytes`. */
+function fitItem(item: InputItem, maxBytes: number): [InputItem, number] {
+  let bytes = jsonBytes(item);
   let fitted = item;
-  for (let keep = Math.floor(maxBytes / 2); keep >= MIN_KEPT_CHARS; keep = Math.floor(keep / 2)) {
+  for (let keep = Math.floor(maxBytes / 2); bytes > maxBytes && keep >= MIN_KEPT_CHARS; keep = Math.floor(keep / 2)) {
     fitted = cutStrings(item, keep) as InputItem;
-    if (jsonBytes(fitted) <= maxBytes) break;
+    bytes = jsonBytes(fitted);
   }
-  return fitted;
+  return [fitted, bytes];
 }
 
 function cutStrings(value: unknown, keep: number): unknown {

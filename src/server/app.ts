@@ -15,7 +15,7 @@ import { cors } from "./cors";
 import { errorHandler, notFound } from "./errorHandler";
 import { pathOf, runChain, sendJson, type Handler } from "./handlers";
 import { jsonBody, PendingBodies } from "./jsonBody";
-import { stateSigner, type StateSigner } from "../runner/stateSigning";
+import { stateSigner, type StateSigner } from "./stateSigning";
 import { corsOrigins, resolveServerLimits, trustFn, type ServerLimits } from "./limits";
 import { createRateLimiter, type RateLimiter } from "./rateLimit";
 import { requestLog } from "./requestLog";

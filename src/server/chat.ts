@@ -4,7 +4,7 @@ import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import { statusOfError, type ChatEvent } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
-import type { StateSigner } from "../runner/stateSigning";
+import type { StateSigner } from "./stateSigning";
 import { parseChatRequest } from "./chatRequest";
 import type { ServerLimits } from "./limits";
 import { sendJson, type Handler } from "./handlers";

@@ -5,11 +5,11 @@
  */
 import { RequestError } from "../errors";
 import type { Project } from "../project/project";
-import { parseAttachments } from "../runner/attachments";
+import { parseAttachments } from "./attachments";
 import type { Attachment, ChatState } from "../runner/events";
 import { resolveAgent } from "../runner/run";
-import { parseState } from "../runner/state";
-import type { StateSigner } from "../runner/stateSigning";
+import { parseState } from "./clientState";
+import type { StateSigner } from "./stateSigning";
 import type { ServerLimits } from "./limits";
 import { measureJson } from "./measureJson";
 

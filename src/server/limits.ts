@@ -1,7 +1,7 @@
 /** The server's view of `limits:` (and `server.trust_proxy`) in klisk.config.yaml, with the defaults it falls back to. */
 import proxyAddr from "proxy-addr";
 import type { Project } from "../project/project";
-import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "../runner/attachments";
+import { DEFAULT_ATTACHMENT_LIMITS, type AttachmentLimits } from "./attachments";
 import { DEFAULT_MAX_STATE_KB, DEFAULT_RUN_TIMEOUT_S } from "../runner/run";
 
 export interface ServerLimits {

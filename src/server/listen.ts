@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { KliskError } from "../errors";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
-import { STATE_SECRET_ENV, stateSigner } from "../runner/stateSigning";
+import { STATE_SECRET_ENV, stateSigner } from "./stateSigning";
 import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app";
 import { WORKER_HEADER } from "./cluster";
 import { loadApiKeys, type ApiKeys } from "./auth";

@@ -11,7 +11,7 @@ import zlib from "node:zlib";
 import type { Request, Response, Router } from "express";
 import type { ChatUiConfig, WidgetConfig } from "../project/config";
 import type { Project } from "../project/project";
-import { SUPPORTED_MIME_TYPES } from "../runner/attachments";
+import { SUPPORTED_MIME_TYPES } from "./attachments";
 import { resolveServerLimits } from "./limits";
 
 const JS = "text/javascript; charset=utf-8";

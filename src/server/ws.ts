@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
-import type { StateSigner } from "../runner/stateSigning";
+import type { StateSigner } from "./stateSigning";
 import { INVALID_KEY_MESSAGE, keyFromHeaders, type ApiKeys } from "./auth";
 import { ORIGIN_REFUSED_MESSAGE, originAllowed } from "./cors";
 import { corsOrigins, type ServerLimits, type TrustFn } from "./limits";

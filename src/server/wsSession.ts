@@ -11,7 +11,7 @@ import { AbortedError, RequestError } from "../errors";
 import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
-import { INVALID_STATE_MESSAGE, type StateSigner } from "../runner/stateSigning";
+import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
 import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";

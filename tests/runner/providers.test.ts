@@ -3,7 +3,7 @@ import { tool, z } from "../../src/index";
 import { type Agent } from "../../src/sdk/agent";
 import { runChat } from "../../src/runner/run";
 import type { ChatEvent, ChatState } from "../../src/runner/events";
-import { parseState } from "../../src/runner/state";
+import { parseState } from "../../src/server/clientState";
 import { useFakeOpenAI } from "../helpers/project";
 import { collectEvents, defineAgents, doneOf, memoryProject } from "../helpers/runner";
 

@@ -7,7 +7,7 @@ import { type Agent } from "../../src/sdk/agent";
 import { type RunChatOptions } from "../../src/runner/run";
 import type { ChatEvent } from "../../src/runner/events";
 import { MAX_HISTORY_BYTES, MAX_HISTORY_ITEMS } from "../../src/runner/history";
-import { parseState } from "../../src/runner/state";
+import { parseState } from "../../src/server/clientState";
 import { useFakeOpenAI } from "../helpers/project";
 import { collectEvents, defineAgents, doneOf, memoryProject } from "../helpers/runner";
 

@@ -1,7 +1,7 @@
 /** KLISK_STATE_SECRET: states are signed on every transport, tampering is a 400, servers sharing the secret interoperate. */
 import { configureLogger } from "../../src/log";
 import type { Project } from "../../src/project/project";
-import { canonicalJson, stateSigner } from "../../src/runner/stateSigning";
+import { canonicalJson, stateSigner } from "../../src/server/stateSigning";
 import type { RunningServer } from "../../src/server/listen";
 import { json, makeProject, openWs, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
 

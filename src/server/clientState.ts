@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { RequestError } from "../errors";
-import type { ChatState } from "./events";
+import type { ChatState } from "../runner/events";
 
 const HISTORY_ROLES = new Set(["user", "assistant"]);
 /** Items without a role; a `type: "message"` item has one. */

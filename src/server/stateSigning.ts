@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { RequestError } from "../errors";
-import type { ChatState } from "./events";
+import type { ChatState } from "../runner/events";
 
 export const INVALID_STATE_MESSAGE = "Invalid state";
 export const STATE_SECRET_ENV = "KLISK_STATE_SECRET";

@@ -1,5 +1,5 @@
 /**
- * `klisk.config.yaml`: parsed with `yaml` (its result cached by content, parseCache.ts), validated and defaulted with zod, returned deeply frozen.
+ * `klisk.config.yaml`: parsed with `yaml`, validated and defaulted with zod, returned deeply frozen.
  * Keys stay snake_case, as users write them. The `deploy.chat` / `deploy.widget` / `deploy.api` blocks keep
  * the keys and defaults of the Python klisk (`klisk/core/config.py`) so existing configs load unchanged.
  */
@@ -8,7 +8,6 @@ import path from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors";
 import { closest } from "../sdk/suggest";
-import { cacheDir, cachedParse } from "./parseCache";
 
 export { editDistance } from "../sdk/suggest";
 
@@ -162,8 +161,7 @@ export function loadConfig(dir: string): LoadedConfig {
   } catch (err) {
     throw new ConfigError(`${CONFIG_FILE}: cannot read ${file} (${(err as Error).message})`);
   }
-  const yamlVersion = (require("yaml/package.json") as { version: string }).version;
-  const raw = dropNulls(cachedParse(text, { kind: "config", version: yamlVersion, dir: cacheDir(absDir) }, parseYaml)) ?? {};
+  const raw = dropNulls(parseYaml(text)) ?? {};
   const warnings: string[] = [];
   if (isPlainObject(raw)) {
     for (const key of Object.keys(PYTHON_ONLY_KEYS)) {

@@ -195,7 +195,11 @@ function parseYaml(text: string): unknown {
   }
 }
 
-function resolveConfig(raw: unknown, defaultName: string): KliskConfig {
+/**
+ * A resolved config from raw values (what the YAML held): validated, every default filled in, frozen. The
+ * one source of defaults: the loader uses it, and so do tests and embedders that build a Project by hand.
+ */
+export function resolveConfig(raw: unknown, defaultName: string): KliskConfig {
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => describeIssue(issue, raw)).join("\n"));

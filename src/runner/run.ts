@@ -26,9 +26,6 @@ export interface RunChatOptions {
   signState?: (state: ChatState) => ChatState;
 }
 
-export const DEFAULT_MAX_TURNS = 10;
-export const DEFAULT_RUN_TIMEOUT_S = 300;
-export const DEFAULT_MAX_STATE_KB = 1024;
 
 /**
  * Picks the agent for a turn. An unknown explicit `agentName` is a 400 listing the agents; a stale
@@ -48,12 +45,8 @@ export function resolveAgent(project: Project, agentName?: string, state?: ChatS
 
 /** Yields token/thinking/tool events and ends with exactly one `done` or `error`. Never throws. */
 export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEvent, void, undefined> {
-  // Partial on purpose: tests and embedders may hand in a config without every section.
-  const limits = (options.project.config as { limits?: { max_turns?: number; run_timeout_s?: number; max_state_kb?: number } }).limits;
-  const maxTurns = limits?.max_turns ?? DEFAULT_MAX_TURNS;
-  const timeoutS = limits?.run_timeout_s ?? DEFAULT_RUN_TIMEOUT_S;
   // The state handed back must fit what the server accepts back (limits.max_state_kb).
-  const maxStateKb = limits?.max_state_kb ?? DEFAULT_MAX_STATE_KB;
+  const { max_turns: maxTurns, run_timeout_s: timeoutS, max_state_kb: maxStateKb } = options.project.config.limits;
   // One controller for the whole run: the client's signal, the run timeout, and the consumer stopping
   // early (finally below) all end the model request and signal the tools.
   const run = new AbortController();
@@ -68,7 +61,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
 
   try {
     let agent = resolveAgent(options.project, options.agentName, options.state);
-    const providers = options.project.config.providers ?? {};
+    const providers = options.project.config.providers;
     const attachments = options.attachments ?? [];
     const history = historyFromState(options.state);
     const userItem = userInput(options.message, attachments);

@@ -12,8 +12,6 @@ export interface AttachmentLimits {
   maxCount: number;
 }
 
-export const DEFAULT_ATTACHMENT_LIMITS: AttachmentLimits = { maxBytes: 20 * 1024 * 1024, maxCount: 10 };
-
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DATA_URL = /^data:([^;,]+)?(;[^,]*)?,/;
 
@@ -21,7 +19,7 @@ const DATA_URL = /^data:([^;,]+)?(;[^,]*)?,/;
  * Validates a client's `attachments` value. Accepts plain base64 or a `data:<mime>;base64,` URL.
  * Throws RequestError: 400 (shape, base64), 413 (too large / too many), 415 (MIME type).
  */
-export function parseAttachments(raw: unknown, limits: AttachmentLimits = DEFAULT_ATTACHMENT_LIMITS): Attachment[] {
+export function parseAttachments(raw: unknown, limits: AttachmentLimits): Attachment[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) throw new RequestError(400, "'attachments' must be an array of {mime_type, data, name}");
   if (raw.length > limits.maxCount) {

@@ -9,20 +9,17 @@ import { AbortedError } from "../errors";
 import type { ChatEvent } from "../runner/events";
 import { CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE } from "./runs";
 
-/** Comment frames keep idle proxies from closing the stream while a tool or model is slow (limits.sse_heartbeat_s). */
-const HEARTBEAT_MS = 15_000;
 const PING = ": ping\n\n";
 
 export interface SseOptions {
   /** Aborted when the client disconnects before the stream ends. */
   controller: AbortController;
   log: (message: string) => void;
-  heartbeatMs?: number;
-  /** How long a write may wait for the client to read (default 30 s). */
-  stallMs?: number;
+  /** Comment frames keep idle proxies from closing the stream while a tool or model is slow (limits.sse_heartbeat_s). */
+  heartbeatMs: number;
+  /** How long a write may wait for the client to read (limits.write_stall_s). */
+  stallMs: number;
 }
-
-const STALL_MS = 30_000;
 
 export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
   const { controller, log } = options;
@@ -42,10 +39,10 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
   res.flushHeaders();
 
   const out = new FrameWriter(res);
-  const heartbeat = setInterval(() => out.write(PING), options.heartbeatMs ?? HEARTBEAT_MS);
+  const heartbeat = setInterval(() => out.write(PING), options.heartbeatMs);
   heartbeat.unref();
 
-  const stallMs = options.stallMs ?? STALL_MS;
+  const { stallMs } = options;
   try {
     for await (const event of events) {
       if (closed) break;

@@ -147,25 +147,8 @@ function widgetOptions(widget: WidgetConfig) {
   };
 }
 
-// The Python original's defaults; used when a hand-built Project (tests) has no deploy block.
-const DEFAULT_CHAT: ChatUiConfig = { enabled: true, title: "", welcome_message: "", attachments: true };
-const DEFAULT_WIDGET: WidgetConfig = {
-  enabled: true,
-  color: "#2563eb",
-  position: "bottom-right",
-  width: "380px",
-  height: "560px",
-  welcome_message: "",
-  placeholder: "Type a message...",
-  auto_open: false,
-  user_message_color: "#2563eb",
-  header_color: "",
-  bubble_icon: "chat",
-};
-
 function deployConfig(project: Project): { chat: ChatUiConfig; widget: WidgetConfig } {
-  const deploy = (project.config as Partial<Project["config"]> | undefined)?.deploy;
-  return { chat: { ...DEFAULT_CHAT, ...deploy?.chat }, widget: { ...DEFAULT_WIDGET, ...deploy?.widget } };
+  return project.config.deploy;
 }
 
 /**

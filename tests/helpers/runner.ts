@@ -1,4 +1,5 @@
 /** Runner-level tests: in-memory projects and the events of one run (pair with useFakeOpenAI). */
+import { resolveConfig } from "../../src/project/config";
 import { defineAgent } from "../../src/index";
 import { resetRegistry, type Agent, type AgentOptions } from "../../src/sdk/agent";
 import type { Project } from "../../src/project/project";
@@ -13,7 +14,7 @@ export function defineAgents(...defs: AgentOptions[]): Agent[] {
 
 /** A project without files: only what runChat reads (agents, limits, providers). */
 export function memoryProject(agents: Agent[], config: { limits?: Record<string, number>; providers?: Record<string, unknown> } = {}): Project {
-  return { name: "t", dir: "/tmp", config: { limits: {}, providers: {}, ...config } as any, agents, entryFile: "/tmp/main.ts", warnings: [] };
+  return { name: "t", dir: "/tmp", config: resolveConfig(config, "t"), agents, entryFile: "/tmp/main.ts", warnings: [] };
 }
 
 export async function collectEvents(options: RunChatOptions): Promise<ChatEvent[]> {

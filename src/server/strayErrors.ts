@@ -2,8 +2,9 @@
  * Errors nobody caught: a tool's `void (async () => { throw … })()`, a late `Promise.reject` in a timer, a
  * throw inside a timer callback. Node ends the process on them, and with it every stream in flight. A
  * project's code is not ours to crash on: such an error is logged at error level with its stack (which names
- * the tool's file) and the server keeps serving. Only a failure of klisk itself (its own code or its
- * dependencies first on the stack) ends the process, and then through the normal drain.
+ * the tool's file) and the server keeps serving. Only a failure of klisk itself (its own code first on the
+ * stack) ends the process, and then through the normal drain. A dependency's frame does not count: zod is
+ * re-exported to projects, and npm may hoist klisk's dependencies beside the project's own anyway.
  */
 import path from "node:path";
 import { log } from "../log";
@@ -26,14 +27,14 @@ export function keepServingOnStrayErrors(onKliskFailure: (err: unknown) => void)
   process.on("unhandledRejection", handle("unhandledRejection"));
 }
 
-/** Whether the first frame of `stack` outside Node's internals lies in klisk's package (its code or dependencies). */
+/** Whether the first frame of `stack` outside Node's internals lies in klisk's own code (dist/, src/, bin/). */
 export function isKliskFailure(stack: string, kliskRoot = KLISK_ROOT): boolean {
   for (const line of stack.split("\n")) {
     const frame = /^\s+at (?:.*\()?(.+?):\d+:\d+\)?$/.exec(line);
     if (!frame || frame[1].startsWith("node:")) continue;
     const file = frame[1].replace(/^file:\/\//, "");
     const inside = path.relative(kliskRoot, file);
-    return !inside.startsWith("..") && !path.isAbsolute(inside) && /^(dist|src|bin|node_modules)[\\/]/.test(inside);
+    return !inside.startsWith("..") && !path.isAbsolute(inside) && /^(dist|src|bin)[\\/]/.test(inside);
   }
   return false;
 }

@@ -4,8 +4,8 @@
  * keeps the connection, and a slow reader that catches up loses nothing. Raw TCP clients do the handshake
  * by hand so they can stop reading (socket.pause()) while they keep writing.
  */
-import { makeProject, openWs, useFakeOpenAI } from "../helpers/project";
-import { clientFrame, rawWsClient, startSocketServer } from "../helpers/rawWs";
+import { makeProject, openWs, useFakeOpenAI, type WsClient } from "../helpers/project";
+import { clientFrame, rawWsClient, startSocketServer, type SocketServer } from "../helpers/rawWs";
 import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
@@ -13,6 +13,16 @@ const MB = 1024 * 1024;
 
 /** `n` tokens of 16 KB; 600 (~10 MB) is about twice what the loopback socket buffers hold, so the turn has to wait on its client. */
 const bigAnswer = (n = 600) => ({ text: Array.from({ length: n }, () => "x".repeat(16 * 1024)) });
+
+/** A client that stopped reading while a turn of `bigAnswer()` streams to it: the server is then waiting on it. */
+async function turnWaitingOnClient(s: SocketServer): Promise<WsClient> {
+  fake().enqueue(bigAnswer());
+  const client = await openWs(s.url);
+  client.ws.pause();
+  client.send({ message: "flood me" });
+  await waitFor(() => s.upgraded[0].writableLength >= MB, 10_000, "the turn waiting on the client");
+  return client;
+}
 
 async function expectChatWorks(url: string): Promise<void> {
   const client = await openWs(url);
@@ -59,11 +69,7 @@ test("past 16 MB buffered for a client that reads nothing, the connection is clo
 test("a cancel while a turn waits on a slow reader ends the turn with 'Run cancelled' and keeps the connection", async () => {
   const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
   try {
-    fake().enqueue(bigAnswer());
-    const client = await openWs(s.url);
-    client.ws.pause();
-    client.send({ message: "flood me" });
-    await waitFor(() => s.upgraded[0].writableLength >= MB, 10_000, "the turn waiting on the client");
+    const client = await turnWaitingOnClient(s);
     client.send({ type: "cancel" });
     await waitFor(() => s.runs.size === 0, 10_000, "the cancelled run to end");
     client.ws.resume();
@@ -80,12 +86,8 @@ test("a cancel while a turn waits on a slow reader ends the turn with 'Run cance
 test("a slow reader that catches up gets every frame, an error answer included, and its frames are read again", async () => {
   const s = await startSocketServer(makeProject([{ name: "Assistant" }]));
   try {
-    fake().enqueue(bigAnswer());
-    const client = await openWs(s.url);
-    client.ws.pause();
-    client.send({ message: "flood me" });
+    const client = await turnWaitingOnClient(s);
     const server = s.upgraded[0];
-    await waitFor(() => server.writableLength >= MB, 10_000, "the turn waiting on the client");
     client.send("oops");
     client.send({ message: "after" });
     await waitFor(() => server.isPaused(), 5000, "the server to stop reading the client");

@@ -8,6 +8,7 @@ import type { ServerResponse } from "node:http";
 import { AbortedError } from "../errors";
 import type { ChatEvent } from "../runner/events";
 import { CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE } from "./runs";
+import { waitForClient } from "./waitForClient";
 
 const PING = ": ping\n\n";
 
@@ -47,7 +48,7 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     for await (const event of events) {
       if (closed) break;
       out.write(frame(event));
-      if (out.backpressure && !(await drained(out.backpressure, stallMs, controller.signal))) {
+      if (out.backpressure && (await waitForClient(out.backpressure, stallMs, controller.signal)) !== "flushed") {
         // The client is not reading (or the run's deadline passed while we waited): end the run and cut
         // the response; nothing more can reach this client anyway.
         if (!controller.signal.aborted) controller.abort(new AbortedError(CLIENT_STALLED_MESSAGE));
@@ -64,22 +65,6 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     out.write("data: [DONE]\n\n");
     out.end();
   }
-}
-
-/** Waits for `backpressure` to clear: false when `stallMs` passes or `signal` aborts first. */
-function drained(backpressure: Promise<void>, stallMs: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const settle = (ok: boolean) => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => settle(false);
-    const timer = setTimeout(() => settle(false), stallMs);
-    signal.addEventListener("abort", onAbort, { once: true });
-    void backpressure.then(() => settle(true));
-  });
 }
 
 const TOKEN_PREFIX = 'data: {"type":"token","data":';

@@ -15,6 +15,7 @@ import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
 import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
+import { waitForClient } from "./waitForClient";
 import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
 /** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
@@ -188,19 +189,13 @@ export class ChatSession {
       this.ws.send(data);
       return Promise.resolve(true);
     }
-    return new Promise((resolve) => {
-      // `go`: the turn may go on. A cancel stops the wait but not the client: the client asked (it is reading
-      // our frames, only slowly) and gets its "Run cancelled" as documented.
-      const settle = (go: boolean) => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-        if (!go && this.ws.readyState === this.ws.OPEN) this.drop(CLIENT_STALLED_MESSAGE);
-        resolve(go);
-      };
-      const onAbort = () => settle(isCancel(signal.reason));
-      const timer = setTimeout(() => settle(false), this.options.limits.writeStallMs);
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.ws.send(data, (err) => settle(!err));
+    const flushed = new Promise<void>((resolve, reject) => this.ws.send(data, (err) => (err ? reject(err) : resolve())));
+    return waitForClient(flushed, this.options.limits.writeStallMs, signal).then((outcome) => {
+      // A cancel stops the wait but not the client: it asked (it reads our frames, only slowly) and gets its
+      // "Run cancelled" as documented. A stall, a timeout or a shutdown drops it.
+      const go = outcome === "flushed" || (outcome === "aborted" && isCancel(signal.reason));
+      if (!go && this.ws.readyState === this.ws.OPEN) this.drop(CLIENT_STALLED_MESSAGE);
+      return go;
     });
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Errors by blame. Each edge translates them once: the CLI prints message + hint and exits, the HTTP
- * layer maps them to a status and `{error}`, a stream ends with an `error` event.
+ * layer maps their codes to a status and `{error}` (server/statuses.ts), a stream ends with an `error` event.
+ * Exported to users from "klisk", so `err instanceof ModelError` works in their code.
  */
 export class KliskError extends Error {
   readonly code: string;
@@ -52,6 +53,13 @@ export class RequestError extends KliskError {
   constructor(status: number, message: string) {
     super("request_error", message);
     this.status = status;
+  }
+}
+
+/** A run named an agent the project does not have. */
+export class UnknownAgentError extends KliskError {
+  constructor(message: string) {
+    super("unknown_agent", message);
   }
 }
 

@@ -12,6 +12,7 @@ import { CONFIG_FILE, loadConfig, type KliskConfig } from "./config";
 import { loadEnv } from "./env";
 import type { Project } from "./project";
 import { isAgent, type Agent } from "../sdk/agent";
+import { CONFIGURE_SERVER_EXPORT, type ConfigureServer } from "../sdk/server";
 import { checkAgentModels } from "./modelCheck";
 
 export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
@@ -33,7 +34,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
   const entryFile = resolveEntry(projectDir, opts.entry ?? config.entry, opts.entry !== undefined);
   const entryName = path.relative(projectDir, entryFile);
 
-  const { agents, optionWarnings } = await importAgents(projectDir, entryFile);
+  const { agents, optionWarnings, configureServer } = await importAgents(projectDir, entryFile);
   if (agents.length === 0) throw new ConfigError(`${entryName} defines no agents: call defineAgent({...}) in it`);
   checkHandoffs(agents, entryName);
   // Unknown provider prefixes and hosted tools on Chat models fail here; unsupported settings warn.
@@ -45,6 +46,7 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
     config,
     agents: Object.freeze(agents),
     entryFile,
+    configureServer,
     warnings: Object.freeze([...warnings, ...optionWarnings, ...modelWarnings, ...missingKeyWarnings(agents, config)]),
     optionWarnings: Object.freeze(optionWarnings),
   });
@@ -68,7 +70,7 @@ function resolveEntry(projectDir: string, entry: string, fromOption: boolean): s
  * Imports the entry afresh and returns its agents (registered ones in definition order, then exported extras)
  * and the unknown options they were defined with.
  */
-async function importAgents(projectDir: string, entryFile: string): Promise<{ agents: Agent[]; optionWarnings: string[] }> {
+async function importAgents(projectDir: string, entryFile: string): Promise<{ agents: Agent[]; optionWarnings: string[]; configureServer?: ConfigureServer }> {
   // A fresh jiti without module cache re-executes the entry on every load (a second load gets fresh agents);
   // its filesystem cache (on by default) keeps the transpiled files, so start-up stays cheap.
   const jiti = createJiti(__filename, { alias: sdkAliases(projectDir), moduleCache: false, fsCache: true });
@@ -93,7 +95,17 @@ async function importAgents(projectDir: string, entryFile: string): Promise<{ ag
     }
     agents.push(value);
   }
-  return { agents, optionWarnings: [...registry.definitionWarnings()] };
+  return { agents, optionWarnings: [...registry.definitionWarnings()], configureServer: configureServerOf(mod, projectDir, entryFile) };
+}
+
+/** The entry's `configureServer` export, when it has one; anything but a function there is a mistake to report. */
+function configureServerOf(mod: unknown, projectDir: string, entryFile: string): ConfigureServer | undefined {
+  const value = (mod as Record<string, unknown> | undefined)?.[CONFIGURE_SERVER_EXPORT];
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") {
+    throw new ConfigError(`${path.relative(projectDir, entryFile)}: '${CONFIGURE_SERVER_EXPORT}' must be a function (app) => void, got ${typeof value}`);
+  }
+  return value as ConfigureServer;
 }
 
 function sdkAliases(projectDir: string): Record<string, string> {

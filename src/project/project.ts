@@ -1,5 +1,6 @@
 /** What the CLI hands to the server and the runner: a loaded, validated project. */
 import type { Agent } from "../sdk/agent";
+import type { ConfigureServer } from "../sdk/server";
 import type { KliskConfig } from "./config";
 
 export interface Project {
@@ -12,6 +13,8 @@ export interface Project {
   readonly agents: readonly Agent[];
   /** Absolute path of the loaded entry file. */
   readonly entryFile: string;
+  /** The entry's `configureServer` export: its own middleware and routes for `klisk serve`'s app. */
+  readonly configureServer?: ConfigureServer;
   /** Non-fatal problems found while loading (unknown config keys, missing keys...), for the CLI to print. */
   readonly warnings: readonly string[];
   /** The part of `warnings` about unknown options in code (defineAgent, tool): `klisk check` fails on them. */

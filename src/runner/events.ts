@@ -29,17 +29,19 @@ export interface Attachment {
 }
 
 /**
- * The HTTP status a failed run maps to in JSON mode (502: the model provider failed, 500: a tool or the
- * server, 503: aborted). Kept off the event object so it never reaches the wire.
+ * The KliskError code a failed run ended with ("model_error", "tool_error", "aborted", ...), for a transport
+ * that needs more than the text: the server maps it to an HTTP status (server/statuses.ts). Kept off the
+ * event object so it never reaches the wire.
  */
-const errorStatuses = new WeakMap<object, number>();
+const errorCodes = new WeakMap<object, string>();
 
-export function errorEvent(message: string, status = 500): ChatEvent {
+export function errorEvent(message: string, code: string): ChatEvent {
   const event: ChatEvent = { type: "error", data: message };
-  errorStatuses.set(event, status);
+  errorCodes.set(event, code);
   return event;
 }
 
-export function statusOfError(event: ChatEvent): number {
-  return errorStatuses.get(event) ?? 500;
+/** The code errorEvent gave this event; "internal" for one built elsewhere. */
+export function codeOfError(event: ChatEvent): string {
+  return errorCodes.get(event) ?? "internal";
 }

@@ -1,5 +1,5 @@
 /** runChat: the one place that talks to models and runs tools. Every transport consumes its iterator. */
-import { AbortedError, KliskError, ModelError, RequestError, ToolError } from "../errors";
+import { AbortedError, KliskError, ModelError, ToolError, UnknownAgentError } from "../errors";
 import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
@@ -13,6 +13,8 @@ import { boundHistory, historyBudget, historyFromState, storedUserItem } from ".
 
 export interface RunChatOptions {
   project: Project;
+  /** The agent for this turn when the caller has resolved it already (resolveAgent); else agentName picks. */
+  agent?: Agent;
   /** Explicit agent for this turn; otherwise state.current_agent_name, otherwise the first agent. */
   agentName?: string;
   message: string;
@@ -28,14 +30,14 @@ export interface RunChatOptions {
 
 
 /**
- * Picks the agent for a turn. An unknown explicit `agentName` is a 400 listing the agents; a stale
+ * Picks the agent for a turn. An unknown explicit `agentName` is an error listing the agents; a stale
  * `state.current_agent_name` (agent renamed since) falls back to the default agent.
  */
 export function resolveAgent(project: Project, agentName?: string, state?: ChatState): Agent {
   if (agentName !== undefined) {
     const agent = project.agents.find((a) => a.name === agentName);
     if (!agent) {
-      throw new RequestError(400, `Unknown agent '${agentName}'. Available agents: ${project.agents.map((a) => a.name).join(", ")}`);
+      throw new UnknownAgentError(`Unknown agent '${agentName}'. Available agents: ${project.agents.map((a) => a.name).join(", ")}`);
     }
     return agent;
   }
@@ -60,7 +62,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   let answered = false;
 
   try {
-    let agent = resolveAgent(options.project, options.agentName, options.state);
+    let agent = options.agent ?? resolveAgent(options.project, options.agentName, options.state);
     const providers = options.project.config.providers;
     const attachments = options.attachments ?? [];
     const history = historyFromState(options.state);
@@ -154,7 +156,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       unseen = modelCalls.map((call) => ({ type: "function_call_output", call_id: call.callId, output: outputs.get(call.callId) ?? "" }));
       transcript.push(...unseen);
     }
-    yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, 500);
+    yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, "max_turns");
   } catch (err) {
     yield toErrorEvent(run.signal.aborted && !(err instanceof ToolError) ? run.signal.reason ?? err : err);
   } finally {
@@ -185,12 +187,8 @@ function storedTranscript(transcript: readonly InputItem[], userIndex: number, m
 }
 
 function toErrorEvent(err: unknown): ChatEvent {
-  if (err instanceof ToolError) return errorEvent(err.message, 500);
-  if (err instanceof ModelError) return errorEvent(err.message, 502);
-  if (err instanceof AbortedError) return errorEvent(err.message, 503);
-  if (err instanceof RequestError) return errorEvent(err.message, err.status);
-  if (err instanceof KliskError) return errorEvent(err.message, 500);
+  if (err instanceof KliskError) return errorEvent(err.message, err.code);
   // A bug of ours: details go to the log, not to the client.
   log.error({ err: (err as Error)?.stack ?? String(err) }, "Unexpected error in runChat");
-  return errorEvent("Internal error while running the agent", 500);
+  return errorEvent("Internal error while running the agent", "internal");
 }

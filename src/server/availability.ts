@@ -3,7 +3,8 @@
  * out of rotation, and new work gets 503 with Retry-After so clients retry elsewhere. Runs already going
  * are not affected (see RunRegistry.drain).
  */
-import { pathOf, sendJson, type Handler } from "./handlers";
+import { routePathOf, sendJson, type Handler } from "./handlers";
+import { ROUTES, samePath } from "./paths";
 import { SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
 
 /**
@@ -25,13 +26,14 @@ export class Readiness {
 
 export function availability(runs: RunRegistry, readiness?: Readiness): Handler {
   return function availability(req, res, next) {
-    if (readiness?.isStarting && pathOf(req) === "/health") {
+    const health = samePath(routePathOf(req), ROUTES.health);
+    if (readiness?.isStarting && health) {
       res.setHeader("Retry-After", "1");
       return sendJson(res, 503, { status: "starting" });
     }
     if (!runs.closing) return next();
     res.setHeader("Connection", "close");
     res.setHeader("Retry-After", "5");
-    sendJson(res, 503, pathOf(req) === "/health" ? { status: "draining" } : { error: SHUTTING_DOWN_MESSAGE });
+    sendJson(res, 503, health ? { status: "draining" } : { error: SHUTTING_DOWN_MESSAGE });
   };
 }

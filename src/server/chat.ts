@@ -1,32 +1,25 @@
 /** POST /api/chat: validate, then hand runChat's events to the SSE writer or collect them into one JSON answer. */
 import type { ServerResponse } from "node:http";
 import { AbortedError, RequestError } from "../errors";
-import type { Project } from "../project/project";
-import { statusOfError, type ChatEvent } from "../runner/events";
+import { codeOfError, type ChatEvent } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
-import type { StateSigner } from "./stateSigning";
 import { parseChatRequest } from "./chatRequest";
-import type { ServerLimits } from "./limits";
+import type { ServerContext } from "./context";
 import { sendJson, type Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { noteAgent, requestIdOf } from "./requestLog";
-import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, RunRegistry, SHUTTING_DOWN_MESSAGE } from "./runs";
+import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { writeSse } from "./sse";
+import { statusOfCode } from "./statuses";
 
-export interface ChatRouteOptions {
-  limits: ServerLimits;
-  runs: RunRegistry;
-  log: (message: string) => void;
-  signer?: StateSigner;
-}
-
-export function chatRoute(project: Project, { limits, runs, log, signer }: ChatRouteOptions): Handler {
+export function chatRoute({ project, limits, runs, signer }: ServerContext): Handler {
   const signState = signer?.sign;
   return async function chat(req, res) {
     const request = parseChatRequest(bodyOf(req), project, limits, signer);
-    const agent = resolveAgent(project, request.agentName, request.state).name;
-    noteAgent(res, agent);
-    const controller = runs.start({ reqId: requestIdOf(res), agent, transport: request.stream ? "sse" : "json" });
+    // Resolved once here and handed to the runner: the log line names the agent that answers.
+    const agent = resolveAgent(project, request.agentName, request.state);
+    noteAgent(res, agent.name);
+    const controller = runs.start({ reqId: requestIdOf(res), agent: agent.name, transport: request.stream ? "sse" : "json" });
     if (!controller) {
       // Both are "come back later": 503 so load balancers retry on another instance.
       res.setHeader("Retry-After", runs.closing ? "5" : "1");
@@ -35,7 +28,7 @@ export function chatRoute(project: Project, { limits, runs, log, signer }: ChatR
     try {
       const events = runChat({
         project,
-        agentName: request.agentName,
+        agent,
         message: request.message,
         attachments: request.attachments,
         state: request.state,
@@ -43,7 +36,7 @@ export function chatRoute(project: Project, { limits, runs, log, signer }: ChatR
         signState,
         stream: request.stream,
       });
-      if (request.stream) await writeSse(res, events, { controller, log, heartbeatMs: limits.sseHeartbeatMs, stallMs: limits.writeStallMs });
+      if (request.stream) await writeSse(res, events, { controller, heartbeatMs: limits.sseHeartbeatMs, stallMs: limits.writeStallMs });
       else await answerJson(res, events, controller);
     } finally {
       runs.finish(controller);
@@ -64,7 +57,7 @@ async function answerJson(res: ServerResponse, events: AsyncIterable<ChatEvent>,
   if (last?.type === "done") {
     sendJson(res, 200, { response: last.data, state: last.state, done: true });
   } else if (last?.type === "error") {
-    sendJson(res, statusOfError(last), { error: last.data });
+    sendJson(res, statusOfCode(codeOfError(last)), { error: last.data });
   } else {
     throw new Error("runChat ended without a done or error event");
   }

@@ -1,31 +1,29 @@
-/** The HTTP edge of "errors by blame": RequestError → its status, Express's own client errors → theirs, the rest → 500. */
+/** The HTTP edge of "errors by blame": statuses.ts decides what the client is told; failures of ours are logged. */
 import { RequestError } from "../errors";
+import { log } from "../log";
 import { pathOf, sendJson, type ErrorHandler, type Handler } from "./handlers";
+import { describeForClient } from "./statuses";
 
-/** The connect error signature, so it also ends an Express app (the pages app, tests). */
-export function errorHandler(log: (message: string) => void): ErrorHandler {
-  return function errorHandler(err, req, res, next) {
+/** Express error middleware (four arguments): ends the router and the app. */
+export function errorHandler(): ErrorHandler {
+  return function errorHandler(err, req, res, _next) {
     if (res.headersSent) {
       // Too late for a status: cut the connection so the client sees a failure, not a truncated success.
-      log(`Error after response started on ${req.method} ${pathOf(req)}: ${describe(err)}`);
+      log.error({ err: describe(err), method: req.method, path: pathOf(req) }, "Error after the response started");
       res.destroy();
       return;
     }
-    const { status, message } = classify(err);
+    const { status, message } = describeForClient(err);
     // A RequestError (busy, shutting down) is an answer we chose, not a failure to log.
-    if (status >= 500 && !(err instanceof RequestError)) log(`Unhandled error on ${req.method} ${pathOf(req)}: ${describe(err)}`);
-    sendJson(res, status, { error: message });
-    void next;
+    if (status >= 500 && !(err instanceof RequestError)) log.error({ err: describe(err), method: req.method, path: pathOf(req) }, "Unhandled error");
+    try {
+      sendJson(res, status, { error: message });
+    } catch (failure) {
+      // Never let an error escape the error handler (it would end up unhandled): cut this response instead.
+      log.error({ err: describe(failure), method: req.method, path: pathOf(req) }, "Error handler failed");
+      res.destroy();
+    }
   };
-}
-
-function classify(err: unknown): { status: number; message: string } {
-  if (err instanceof RequestError) return { status: err.status, message: err.message };
-  const e = err as { status?: unknown; expose?: boolean; message?: string };
-  // http-errors from Express (a malformed URL, say) that are safe to show the client.
-  const status = e?.status;
-  if (typeof status === "number" && status >= 400 && status < 500 && e.expose) return { status, message: String(e.message) };
-  return { status: 500, message: "Internal server error" };
 }
 
 function describe(err: unknown): string {

@@ -1,7 +1,6 @@
 /**
- * The API's handler chain on plain node:http. Handlers have the connect signature `(req, res, next)`, so the
- * same factories also mount in Express. The API routes run them without Express: its router and per-request
- * set-up were the largest part of klisk's own CPU per JSON chat turn (`npm run bench`, bench/profile.js).
+ * What every middleware here shares: the connect signature (which Express mounts as is) and the two small
+ * helpers for paths and JSON answers.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
@@ -10,27 +9,17 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, next: Next) =>
 export type ErrorHandler = (err: unknown, req: IncomingMessage, res: ServerResponse, next: Next) => void;
 
 /**
- * Runs `handlers` in order; each passes on with next(). A throw, a rejected promise or next(err) goes to
- * `onError`; when the last handler calls next(), `done` runs (the next stage, or a 404).
+ * The request path without the query string (never logged or routed with it: keys can live there). Under
+ * a mount (`app.use("/agent", router)`) Express shortens req.url; originalUrl keeps the whole path.
  */
-export function runChain(handlers: readonly Handler[], req: IncomingMessage, res: ServerResponse, onError: (err: unknown) => void, done: () => void): void {
-  let index = 0;
-  const next: Next = (err) => {
-    if (err !== undefined && err !== null) return onError(err);
-    const handler = handlers[index++];
-    if (handler === undefined) return done();
-    try {
-      const result = handler(req, res, next);
-      if (result !== undefined) result.catch(onError);
-    } catch (thrown) {
-      onError(thrown);
-    }
-  };
-  next();
+export function pathOf(req: IncomingMessage): string {
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? "/";
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
 }
 
-/** The request path without the query string (never logged or routed with it: keys can live there). */
-export function pathOf(req: IncomingMessage): string {
+/** The path within the router's mount (Express shortens req.url under `app.use("/agent", ...)`): what routes match. */
+export function routePathOf(req: IncomingMessage): string {
   const url = req.url ?? "/";
   const query = url.indexOf("?");
   return query === -1 ? url : url.slice(0, query);
@@ -38,7 +27,8 @@ export function pathOf(req: IncomingMessage): string {
 
 /**
  * A JSON answer with its length; headers already set on `res` (CORS, X-Request-Id, Retry-After) are kept
- * by writeHead. A chat answer is never cached, so there is no ETag or freshness check to run.
+ * by writeHead. A chat answer is never cached, so there is no ETag or freshness check to run (Express's
+ * res.json would compute an ETag for each).
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const json = JSON.stringify(body);

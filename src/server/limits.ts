@@ -1,5 +1,4 @@
 /** The server's view of `limits:` (and `server.trust_proxy`, `deploy.api.cors_origins`) in klisk.config.yaml. */
-import proxyAddr from "proxy-addr";
 import type { Project } from "../project/project";
 import type { AttachmentLimits } from "./attachments";
 
@@ -60,16 +59,4 @@ export function corsOrigins(project: Pick<Project, "config">): readonly string[]
 /** `server.trust_proxy` as Express's `trust proxy` setting: which hops' X-Forwarded-For to believe. */
 export function trustProxy(project: Pick<Project, "config">): boolean | number | string {
   return project.config.server.trust_proxy ?? false;
-}
-
-/** Decides which hop of X-Forwarded-For is the client (`proxy-addr`'s trust function). */
-export type TrustFn = (address: string, hop: number) => boolean;
-
-/** `server.trust_proxy` compiled the way Express compiles its `trust proxy` setting. */
-export function trustFn(project: Pick<Project, "config">): TrustFn {
-  const value = trustProxy(project);
-  if (value === true) return () => true;
-  if (value === false) return () => false;
-  if (typeof value === "number") return (_address, hop) => hop < value;
-  return proxyAddr.compile(value.split(",").map((part) => part.trim()));
 }

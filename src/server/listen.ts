@@ -1,17 +1,15 @@
-/** startServer: one http.Server carrying the app (app.ts) and the /ws/chat upgrade handler, with graceful shutdown. */
+/** startServer: one http.Server carrying the Express app (app.ts) and the /ws/chat upgrade handler, with graceful shutdown. */
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { KliskError } from "../errors";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
-import { STATE_SECRET_ENV, stateSigner } from "./stateSigning";
-import { createApp, defaultLogger, defaultRateLimiter, type Logger } from "./app";
+import { STATE_SECRET_ENV } from "./stateSigning";
+import { createApp } from "./app";
+import type { ApiKeys } from "./auth";
 import { WORKER_HEADER } from "./cluster";
-import { loadApiKeys, type ApiKeys } from "./auth";
-import { resolveServerLimits, trustFn } from "./limits";
-import { Readiness } from "./availability";
 import { answerClientError } from "./clientError";
-import { RunRegistry } from "./runs";
+import { createServerContext } from "./context";
 import { chatSocketServer } from "./ws";
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_S = 10;
@@ -29,7 +27,6 @@ export interface ListenOptions {
   port: number;
   host?: string;
   keys?: ApiKeys;
-  log?: Logger;
   /** How long close() lets runs in progress finish before aborting them ("Server shutting down"). */
   shutdownTimeoutMs?: number;
   /** Under `klisk serve --workers`: this worker's id, sent back in the X-Klisk-Worker header. */
@@ -52,17 +49,11 @@ export interface RunningServer {
 
 export async function startServer(project: Project, options: ListenOptions): Promise<RunningServer> {
   const host = options.host ?? "0.0.0.0";
-  const log = options.log ?? defaultLogger;
-  const keys = options.keys ?? loadApiKeys();
-  const limits = resolveServerLimits(project);
-  const runs = new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
-  const signer = stateSigner();
-  if (!signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
-  // One limiter for REST and WebSocket, so a client has one budget whichever it uses.
-  const rateLimiter = defaultRateLimiter(project, limits, keys);
+  const context = createServerContext(project, { keys: options.keys, starting: options.starting });
+  const { keys, limits, runs } = context;
+  if (!context.signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
 
-  const readiness = new Readiness(options.starting === true);
-  const app = createApp(project, { keys, limits, runs, log, signer: signer ?? null, rateLimiter: rateLimiter ?? null, readiness });
+  const app = await createApp(context);
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).
   const server = http.createServer({ noDelay: true }, app);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
@@ -74,7 +65,8 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     const id = String(options.workerId);
     server.prependListener("request", (_req: http.IncomingMessage, res: http.ServerResponse) => res.setHeader(WORKER_HEADER, id));
   }
-  const sockets = chatSocketServer(project, { keys, limits, runs, log, signer, rateLimiter, trust: trustFn(project) });
+  // The same context as the routes (one rate budget, one run limit) and the app's compiled `trust proxy`.
+  const sockets = chatSocketServer(context, { rejectOtherPaths: true, trust: app.get("trust proxy fn") });
   server.on("upgrade", sockets.handleUpgrade);
   const unused = trackUnusedConnections(server);
 
@@ -108,7 +100,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       logger.info({}, "Server stopped");
     })());
 
-  return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close, markReady: () => readiness.ready() };
+  return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close, markReady: () => context.readiness.ready() };
 }
 
 /**

@@ -6,7 +6,8 @@
 import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { log } from "../log";
-import { pathOf, type Handler } from "./handlers";
+import { pathOf, routePathOf, type Handler } from "./handlers";
+import { ROUTES, samePath } from "./paths";
 
 /** Ids we pass through as given: short, and nothing that could forge a log line or header. */
 const CLIENT_ID = /^[A-Za-z0-9._:@\/+=-]{1,128}$/;
@@ -40,6 +41,7 @@ export function requestLog(): Handler {
     res.setHeader("X-Request-Id", note.id);
     const started = performance.now();
     const path = pathOf(req); // now: routers may rewrite req.url while they run
+    const health = samePath(routePathOf(req), ROUTES.health);
     res.once("close", () => {
       const fields: Record<string, unknown> = {
         reqId: note.id,
@@ -52,7 +54,7 @@ export function requestLog(): Handler {
       // Closed before the response ended: the client hung up (its run was aborted).
       if (!res.writableFinished) fields.aborted = true;
       // Load balancers poll /health every few seconds; those lines are only wanted when debugging.
-      if (path === "/health") log.debug(fields, "request");
+      if (health) log.debug(fields, "request");
       else log.info(fields, "request");
     });
     next();

@@ -6,6 +6,7 @@
  */
 import type { ServerResponse } from "node:http";
 import { AbortedError } from "../errors";
+import { log } from "../log";
 import type { ChatEvent } from "../runner/events";
 import { CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE } from "./runs";
 import { waitForClient } from "./waitForClient";
@@ -15,7 +16,6 @@ const PING = ": ping\n\n";
 export interface SseOptions {
   /** Aborted when the client disconnects before the stream ends. */
   controller: AbortController;
-  log: (message: string) => void;
   /** Comment frames keep idle proxies from closing the stream while a tool or model is slow (limits.sse_heartbeat_s). */
   heartbeatMs: number;
   /** How long a write may wait for the client to read (limits.write_stall_s). */
@@ -23,7 +23,7 @@ export interface SseOptions {
 }
 
 export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
-  const { controller, log } = options;
+  const { controller } = options;
   let closed = false;
   res.on("close", () => {
     closed = true;
@@ -58,7 +58,7 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     }
   } catch (err) {
     // runChat is meant never to throw; if it does, the client still gets a well-formed ending.
-    log(`SSE stream failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    log.error({ err: err instanceof Error ? err.stack ?? err.message : String(err) }, "SSE stream failed");
     out.write(frame({ type: "error", data: "Internal server error" }));
   } finally {
     clearInterval(heartbeat);

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
-import type { Request, Response, Router } from "express";
+import express, { type Request, type Response, type Router } from "express";
 import type { ChatUiConfig, WidgetConfig } from "../project/config";
 import type { Project } from "../project/project";
 import { SUPPORTED_MIME_TYPES } from "./attachments";
@@ -70,9 +70,7 @@ interface Asset {
 /** Routes for `/`, `/ui/*` and `/widget.js`. Mount before the JSON 404 handler. */
 export function uiRoutes(project: Project): Router {
   const { chat, widget } = deployConfig(project);
-  // Required here: the API routes do not need Express, and loading it is a good part of a cold start.
-  const { Router } = require("express") as typeof import("express");
-  const router = Router();
+  const router = express.Router();
   const assets = new AssetCache();
 
   router.get("/", (req, res) => {

@@ -1,51 +1,54 @@
 /**
- * WebSocket endpoint /ws/chat. Upgrades are handled here (noServer) so other paths get a plain 404 and a
- * bad key gets the spec's `auth_error` frame plus close code 4001.
+ * WebSocket endpoint /ws/chat (under the router's mount prefix). Upgrades are handled here (noServer), with
+ * the path rule of the Express routes (paths.ts); a bad key gets the spec's `auth_error` frame plus close
+ * code 4001. Under `klisk serve` other paths get a plain 404; attached to a user's server, other paths are
+ * left to the user's own upgrade listeners.
  */
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { WebSocket, WebSocketServer } from "ws";
 import { log as logger } from "../log";
-import type { Project } from "../project/project";
-import type { StateSigner } from "./stateSigning";
-import { INVALID_KEY_MESSAGE, keyFromHeaders, type ApiKeys } from "./auth";
+import proxyAddr from "proxy-addr";
+import { INVALID_KEY_MESSAGE, keyFromHeaders } from "./auth";
+import type { ServerContext } from "./context";
 import { ORIGIN_REFUSED_MESSAGE, originAllowed } from "./cors";
-import { corsOrigins, type ServerLimits, type TrustFn } from "./limits";
-import { clientAddress, type RateLimiter } from "./rateLimit";
+import { corsOrigins } from "./limits";
+import { ROUTES, samePath, underPrefix } from "./paths";
 import { requestIdFrom } from "./requestLog";
-import type { RunRegistry } from "./runs";
 import { ChatSession } from "./wsSession";
 
-export const WS_PATH = "/ws/chat";
+export const WS_PATH = ROUTES.ws;
 export const CLOSE_AUTH_FAILED = 4001;
 const CLOSE_GOING_AWAY = 1001;
 const PING_INTERVAL_MS = 30_000;
 
+/** Decides which hop of X-Forwarded-For is the client: Express's compiled `trust proxy` (app.get("trust proxy fn")). */
+export type TrustFn = (address: string, hop: number) => boolean;
+
 export interface ChatSocketOptions {
-  keys: ApiKeys;
-  limits: ServerLimits;
-  runs: RunRegistry;
-  log: (message: string) => void;
+  /** Where the router is mounted ("" or "/agent"); the endpoint is <prefix>/ws/chat. */
+  prefix?: string;
+  /** Answer upgrades to any other path with 404 (true under `klisk serve`, which owns the server). */
+  rejectOtherPaths?: boolean;
   /** A client that has not answered the previous ping by the next one is dropped. */
   pingIntervalMs?: number;
-  signer?: StateSigner;
-  rateLimiter?: RateLimiter;
-  /** server.trust_proxy compiled (limits.ts), so a client's address is found the same way as for REST. */
+  /** So a client's address is found the same way as Express finds req.ip for REST. */
   trust?: TrustFn;
 }
 
 export interface ChatSocketServer {
-  /** For `server.on("upgrade", ...)`. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** For `server.on("upgrade", ...)`: false (socket untouched) for another path when rejectOtherPaths is off. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Closes every client (their running turns are aborted). */
   close(): Promise<void>;
 }
 
-export function chatSocketServer(project: Project, options: ChatSocketOptions): ChatSocketServer {
-  const { keys, limits, runs, log, signer, rateLimiter } = options;
+export function chatSocketServer(context: ServerContext, options: ChatSocketOptions = {}): ChatSocketServer {
+  const { project, keys, limits, runs, rateLimiter } = context;
   const trust = options.trust ?? (() => false);
   const origins = corsOrigins(project);
+  const path = underPrefix(options.prefix ?? "", WS_PATH);
   // ws is loaded at the first upgrade, so a server that never sees a WebSocket does not pay for it at start-up.
   let wss: WebSocketServer | undefined;
   const server = (): WebSocketServer => {
@@ -82,7 +85,7 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
     const key = keyFromRequest(req);
     const authorized = !keys.required || keys.matches(key);
     const session = authorized ? openSession(ws, req, key, reqId) : undefined;
-    logConnection(ws, reqId, session);
+    logConnection(ws, reqId, session, path);
     if (!authorized) {
       // Accept first: a browser cannot read an HTTP 401 on an upgrade, but it can read this frame and code.
       ws.send(JSON.stringify({ type: "auth_error", data: INVALID_KEY_MESSAGE }), () => ws.close(CLOSE_AUTH_FAILED, INVALID_KEY_MESSAGE));
@@ -90,19 +93,27 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
   }
 
   function openSession(ws: WebSocket, req: IncomingMessage, key: string | undefined, reqId: string): ChatSession {
-    const rateLimit = rateLimiter ? { limiter: rateLimiter, budget: rateLimiter.budgetFor(key, clientAddress(req, trust)) } : undefined;
-    return new ChatSession(ws, project, { limits, runs, log, signer, rateLimit, reqId });
+    const rateLimit = rateLimiter ? { limiter: rateLimiter, budget: rateLimiter.budgetFor(key, proxyAddr(req, trust)) } : undefined;
+    return new ChatSession(ws, context, { rateLimit, reqId });
   }
 
   return {
     handleUpgrade(req, socket, head) {
+      if (!samePath(pathOf(req), path)) {
+        if (!options.rejectOtherPaths) return false;
+        socket.on("error", () => socket.destroy());
+        reject(socket, 404, "Not Found");
+        return true;
+      }
       socket.on("error", () => socket.destroy());
-      if (pathOf(req) !== WS_PATH) return reject(socket, 404, "Not Found");
       // CORS does not apply to WebSockets: a page on any site may open one, so the Origin is checked here.
-      if (!originAllowed(origins, req)) return reject(socket, 403, "Forbidden", `${ORIGIN_REFUSED_MESSAGE}: ${String(req.headers.origin)}`);
-      if (runs.closing) return reject(socket, 503, "Service Unavailable");
-      const wsServer = server();
-      wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
+      if (!originAllowed(origins, req)) reject(socket, 403, "Forbidden", `${ORIGIN_REFUSED_MESSAGE}: ${String(req.headers.origin)}`);
+      else if (runs.closing) reject(socket, 503, "Service Unavailable");
+      else {
+        const wsServer = server();
+        wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));
+      }
+      return true;
     },
     close() {
       clearInterval(heartbeat);
@@ -123,11 +134,11 @@ export function chatSocketServer(project: Project, options: ChatSocketOptions): 
 }
 
 /** One log line per connection, when it ends (like an HTTP request's; the URL is left out: it may hold `?key=`). */
-function logConnection(ws: WebSocket, reqId: string, session: ChatSession | undefined): void {
+function logConnection(ws: WebSocket, reqId: string, session: ChatSession | undefined, path: string): void {
   const started = performance.now();
   ws.once("close", (code) => {
     const durationMs = Math.round(performance.now() - started);
-    logger.info({ reqId, method: "GET", path: WS_PATH, status: 101, durationMs, closeCode: code, turns: session?.turns ?? 0 }, "websocket");
+    logger.info({ reqId, method: "GET", path, status: 101, durationMs, closeCode: code, turns: session?.turns ?? 0 }, "websocket");
   });
 }
 

@@ -8,15 +8,17 @@
  */
 import type { RawData, WebSocket } from "ws";
 import { AbortedError, RequestError } from "../errors";
-import type { Project } from "../project/project";
+import { log } from "../log";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
 import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
 import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
+import type { ServerContext } from "./context";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
+import { describeForClient } from "./statuses";
 import { waitForClient } from "./waitForClient";
-import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE, SHUTTING_DOWN_MESSAGE, type RunRegistry } from "./runs";
+import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 
 /** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
 const HIGH_WATER_BYTES = 1024 * 1024;
@@ -31,10 +33,6 @@ const UNSIGNED_ID_MESSAGE = `${INVALID_STATE_MESSAGE}: with state signing on, se
 const MAX_QUEUED = 32;
 
 export interface ChatSessionOptions {
-  limits: ServerLimits;
-  runs: RunRegistry;
-  log: (message: string) => void;
-  signer?: StateSigner;
   /** With the budget this connection draws on (see RateLimiter.budgetFor). */
   rateLimit?: { limiter: RateLimiter; budget: string };
   /** This connection's id in the logs. */
@@ -52,8 +50,8 @@ export class ChatSession {
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly project: Project,
-    private readonly options: ChatSessionOptions,
+    private readonly context: ServerContext,
+    private readonly options: ChatSessionOptions = {},
   ) {
     ws.on("message", (data, isBinary) => this.onFrame(data, isBinary));
     ws.on("close", () => {
@@ -61,15 +59,17 @@ export class ChatSession {
       this.running?.abort(new AbortedError(CLIENT_GONE_MESSAGE));
     });
     // Without a listener an 'error' (e.g. a frame over maxPayload) would crash the process; ws closes the socket itself.
-    ws.on("error", (err) => options.log(`WebSocket error: ${err.message}`));
+    ws.on("error", (err) => log.warn({ reqId: options.reqId, err: err.message }, "WebSocket error"));
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
     try {
       this.handle(parseFrame(data, isBinary));
     } catch (err) {
-      if (!(err instanceof RequestError)) this.options.log(`WebSocket frame failed: ${describe(err)}`);
-      this.reply({ type: "error", data: err instanceof RequestError ? err.message : "Internal server error" });
+      // A bad frame (RequestError, unknown agent) is told what is wrong; a failure of ours is logged.
+      const { status, message } = describeForClient(err);
+      if (status >= 500) log.error({ reqId: this.options.reqId, err: describe(err) }, "WebSocket frame failed");
+      this.reply({ type: "error", data: message });
     }
   }
 
@@ -107,7 +107,7 @@ export class ChatSession {
           this.state = {};
         });
       case "restore": {
-        const state = restoredState(frame, this.options.limits, this.options.signer);
+        const state = restoredState(frame, this.context.limits, this.context.signer);
         return this.enqueue(async () => {
           this.state = state;
         });
@@ -117,8 +117,8 @@ export class ChatSession {
         this.running?.abort(new AbortedError(CANCELLED_MESSAGE));
         return;
       case "message": {
-        const fields = parseTurnFields(frame, this.project, this.options.limits, this.options.signer);
-        const previousResponseId = bareResponseId(frame, this.options.signer);
+        const fields = parseTurnFields(frame, this.context.project, this.context.limits, this.context.signer);
+        const previousResponseId = bareResponseId(frame, this.context.signer);
         return this.enqueue(() => this.runTurnIfAllowed(fields, previousResponseId));
       }
       default:
@@ -131,7 +131,7 @@ export class ChatSession {
     this.queued++;
     this.queue = this.queue
       .then(() => (this.closed ? undefined : task()))
-      .catch((err) => this.options.log(`WebSocket turn failed: ${describe(err)}`))
+      .catch((err) => log.error({ reqId: this.options.reqId, err: describe(err) }, "WebSocket turn failed"))
       .finally(() => this.queued--);
   }
 
@@ -144,10 +144,10 @@ export class ChatSession {
   }
 
   private async runTurn(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
-    const { runs, log } = this.options;
+    const { project, runs, signer } = this.context;
     const base = fields.state ?? this.state;
-    const agent = resolveAgent(this.project, fields.agentName, base).name;
-    const controller = runs.start({ reqId: this.options.reqId, agent, transport: "ws" });
+    const agent = resolveAgent(project, fields.agentName, base);
+    const controller = runs.start({ reqId: this.options.reqId, agent: agent.name, transport: "ws" });
     if (!controller) return this.reply({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
     this.running = controller;
     this.turns++;
@@ -155,20 +155,20 @@ export class ChatSession {
     const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
     try {
       const events = runChat({
-        project: this.project,
-        agentName: fields.agentName,
+        project,
+        agent,
         message: fields.message,
         attachments: fields.attachments,
         state,
         signal: controller.signal,
-        signState: this.options.signer?.sign,
+        signState: signer?.sign,
       });
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
         if (!(await this.send(event, controller.signal))) break;
       }
     } catch (err) {
-      log(`WebSocket run failed: ${describe(err)}`);
+      log.error({ reqId: this.options.reqId, err: describe(err) }, "WebSocket run failed");
       this.reply({ type: "error", data: "Internal server error" });
     } finally {
       this.running = null;
@@ -190,7 +190,7 @@ export class ChatSession {
       return Promise.resolve(true);
     }
     const flushed = new Promise<void>((resolve, reject) => this.ws.send(data, (err) => (err ? reject(err) : resolve())));
-    return waitForClient(flushed, this.options.limits.writeStallMs, signal).then((outcome) => {
+    return waitForClient(flushed, this.context.limits.writeStallMs, signal).then((outcome) => {
       // A cancel stops the wait but not the client: it asked (it reads our frames, only slowly) and gets its
       // "Run cancelled" as documented. A stall, a timeout or a shutdown drops it.
       const go = outcome === "flushed" || (outcome === "aborted" && isCancel(signal.reason));

@@ -7,16 +7,10 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
-import express from "express";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import type { Project } from "../../src/project/project";
-import { createApp, projectInfo } from "../../src/server/app";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { resolveServerLimits } from "../../src/server/limits";
 import { startServer } from "../../src/server/listen";
-import { RunRegistry } from "../../src/server/runs";
-import { uiInfo, uiRoutes } from "../../src/server/ui";
-import { chatSocketServer } from "../../src/server/ws";
 
 export const OUTPUT_DIR = path.resolve(__dirname, "../../test-output");
 
@@ -79,39 +73,10 @@ export interface ChatServer {
   close(): Promise<void>;
 }
 
-/**
- * The real server with the UI routes. Uses startServer when app.ts already mounts uiRoutes (it then
- * serves `/api/info` with the `ui` block); until then it composes the same pieces the same way.
- */
+/** The real server (startServer: the API, the chat page and widget.js on one app), with upgraded sockets tracked. */
 export async function startChatServer(project: Project, keys: ApiKeys = loadApiKeys({})): Promise<ChatServer> {
-  const running = await startServer(project, { port: 0, host: "127.0.0.1", keys, log: () => {}, shutdownTimeoutMs: 200 });
-  const info = (await (await fetch(`${running.url}/api/info`)).json()) as { ui?: unknown };
-  if (info.ui !== undefined) return withSocketTracking(running.server, running.url, () => running.close());
-  await running.close();
-  return composeServer(project, keys);
-}
-
-async function composeServer(project: Project, keys: ApiKeys): Promise<ChatServer> {
-  const log = () => {};
-  const limits = resolveServerLimits(project);
-  const runs = new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
-  const app = express();
-  app.get("/api/info", (_req, res) => {
-    res.json({ ...projectInfo(project, keys), ...uiInfo(project) });
-  });
-  app.use(uiRoutes(project));
-  app.use(createApp(project, { keys, limits, runs, log }));
-  const server = http.createServer(app);
-  const sockets = chatSocketServer(project, { keys, limits, runs, log });
-  server.on("upgrade", sockets.handleUpgrade);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return withSocketTracking(server, url, async () => {
-    await runs.drain(0);
-    await sockets.close();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  const running = await startServer(project, { port: 0, host: "127.0.0.1", keys, shutdownTimeoutMs: 200 });
+  return withSocketTracking(running.server, running.url, () => running.close());
 }
 
 function withSocketTracking(server: http.Server, url: string, close: () => Promise<void>): ChatServer {

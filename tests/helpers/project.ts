@@ -43,9 +43,9 @@ export function makeProject(agents: AgentOptions[], configYaml = ""): Project {
   return { name: config.name, dir, config, agents: defined, entryFile: path.join(dir, "src/main.ts"), warnings };
 }
 
-/** Starts the real server on a free loopback port, with no log output. */
-export function serve(project: Project, options: { log?: (m: string) => void } = {}): Promise<RunningServer> {
-  return startServer(project, { port: 0, host: "127.0.0.1", log: options.log ?? (() => {}), shutdownTimeoutMs: 500 });
+/** Starts the real server on a free loopback port (log output follows KLISK_LOG_LEVEL: silent under useFakeOpenAI). */
+export function serve(project: Project): Promise<RunningServer> {
+  return startServer(project, { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 500 });
 }
 
 const KEY_VARS = ["KLISK_API_KEY", "KLISK_CHAT_KEY", "KLISK_WIDGET_KEY"];

@@ -7,8 +7,8 @@ import http from "node:http";
 import net from "node:net";
 import type { Project } from "../../src/project/project";
 import { loadApiKeys } from "../../src/server/auth";
-import { resolveServerLimits } from "../../src/server/limits";
-import { RunRegistry } from "../../src/server/runs";
+import { createServerContext } from "../../src/server/context";
+import type { RunRegistry } from "../../src/server/runs";
 import { chatSocketServer } from "../../src/server/ws";
 
 export interface SocketServer {
@@ -21,15 +21,10 @@ export interface SocketServer {
   close(): Promise<void>;
 }
 
-export async function startSocketServer(project: Project, options: { runs?: RunRegistry; pingIntervalMs?: number } = {}): Promise<SocketServer> {
-  const runs = options.runs ?? new RunRegistry();
-  const sockets = chatSocketServer(project, {
-    keys: loadApiKeys({}),
-    limits: resolveServerLimits(project),
-    runs,
-    log: () => {},
-    pingIntervalMs: options.pingIntervalMs ?? 60_000,
-  });
+export async function startSocketServer(project: Project, options: { pingIntervalMs?: number } = {}): Promise<SocketServer> {
+  const context = createServerContext(project, { keys: loadApiKeys({}), signer: null });
+  const { runs } = context;
+  const sockets = chatSocketServer(context, { rejectOtherPaths: true, pingIntervalMs: options.pingIntervalMs ?? 60_000 });
   const upgraded: net.Socket[] = [];
   const httpServer = http.createServer();
   httpServer.on("upgrade", (req, socket, head) => {

@@ -2,7 +2,11 @@
 import { tool, z } from "../../src/index";
 import type { Agent } from "../../src/sdk/agent";
 import { runChat } from "../../src/runner/run";
-import { statusOfError, type ChatEvent } from "../../src/runner/events";
+import { codeOfError, type ChatEvent } from "../../src/runner/events";
+import { statusOfCode } from "../../src/server/statuses";
+
+/** The HTTP status a JSON-mode client gets for a run that ended with this error event. */
+const statusOfError = (event: ChatEvent) => statusOfCode(codeOfError(event));
 import { useFakeOpenAI } from "../helpers/project";
 import { collectEvents, defineAgents, memoryProject } from "../helpers/runner";
 

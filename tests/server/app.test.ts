@@ -1,9 +1,7 @@
 /** Routes, JSON errors and body validation over a real listening server. */
-import { execFile } from "node:child_process";
-import path from "node:path";
 import request from "supertest";
 import type { RunningServer } from "../../src/server/listen";
-import { json, makeProject, postChat, serve, useFakeOpenAI, writeProjectDir } from "../helpers/project";
+import { json, makeProject, postChat, serve, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 let server: RunningServer;
@@ -56,33 +54,6 @@ test("API paths match as Express routes did: any case, one trailing slash, HEAD 
   expect(head.text ?? "").toBe("");
   const res = await request(server.url).post("/API/chat/?debug=1").send({ message: "hi", stream: false });
   expect(res.body).toMatchObject({ response: "Echo: hi", done: true });
-});
-
-test("the API routes never load Express; the chat page builds it on first use", async () => {
-  // A fresh process (the built dist/), so the module cache shows what serving the API alone loads.
-  const dir = writeProjectDir({ config: "name: lazy\n", entry: 'import { defineAgent } from "klisk";\ndefineAgent({ name: "A", model: "gpt-4.1" });\n' });
-  const dist = path.resolve(__dirname, "../../dist");
-  const script = `
-    const { loadProject } = require(${JSON.stringify(`${dist}/project/load.js`)});
-    const { startServer } = require(${JSON.stringify(`${dist}/server/listen.js`)});
-    const expressLoaded = () => Object.keys(require.cache).some((file) => /node_modules[\\/]express[\\/]/.test(file));
-    (async () => {
-      const server = await startServer(await loadProject(${JSON.stringify(dir)}), { port: 0, host: "127.0.0.1" });
-      const statuses = [];
-      statuses.push((await fetch(server.url + "/health")).status);
-      statuses.push((await fetch(server.url + "/api/info")).status);
-      statuses.push((await fetch(server.url + "/api/chat", { method: "POST", body: '{"message":"hi","stream":false}' })).status);
-      const beforePage = expressLoaded();
-      statuses.push((await fetch(server.url + "/")).status);
-      console.log(JSON.stringify({ statuses, beforePage, afterPage: expressLoaded() }));
-      process.exit(0);
-    })();`;
-  const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ["-e", script], { env: { ...process.env, KLISK_LOG_LEVEL: "silent" } }, (err, out, errOut) =>
-      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
-    ),
-  );
-  expect(JSON.parse(stdout)).toEqual({ statuses: [200, 200, 200, 200], beforePage: false, afterPage: true });
 });
 
 test("a chat body without Content-Type is still parsed as JSON", async () => {

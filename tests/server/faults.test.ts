@@ -177,7 +177,7 @@ describe("shutdown with runs in flight", () => {
   const drainProject = () => makeProject([{ name: "Assistant" }]);
 
   test("runs finish within the timeout, /health says draining, the rest end with 'Server shutting down', WS closes 1001", async () => {
-    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", log: () => {}, shutdownTimeoutMs: 1500 });
+    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 1500 });
     const { url } = drainServer;
     // "quick" finishes during the drain; "stuck" never does and must be aborted at the timeout.
     fake().onRequest = (body) => (JSON.stringify(body.input).includes("stuck") ? { hang: true } : { text: "finished in time", delayMs: 30 });
@@ -206,7 +206,7 @@ describe("shutdown with runs in flight", () => {
   });
 
   test("a JSON-mode run still going at the timeout answers 503 'Server shutting down'", async () => {
-    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", log: () => {}, shutdownTimeoutMs: 200 });
+    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 200 });
     fake().enqueue({ hang: true });
     const pending = postChat(drainServer.url, { message: "long", stream: false });
     await fake().waitForRequests(1);
@@ -218,7 +218,7 @@ describe("shutdown with runs in flight", () => {
   });
 
   test("a WebSocket turn in flight at the timeout gets an error frame 'Server shutting down', then 1001", async () => {
-    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", log: () => {}, shutdownTimeoutMs: 200 });
+    const drainServer = await startServer(drainProject(), { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 200 });
     fake().enqueue({ hang: true });
     const client = await openWs(drainServer.url);
     client.send({ message: "long" });

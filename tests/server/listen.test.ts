@@ -3,6 +3,7 @@ import express from "express";
 import net from "node:net";
 import request from "supertest";
 import { KliskError, RequestError } from "../../src/errors";
+import { configureLogger } from "../../src/log";
 import { errorHandler } from "../../src/server/errorHandler";
 import { startServer } from "../../src/server/listen";
 import { json, makeProject, openWs, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
@@ -14,7 +15,7 @@ test("a port in use rejects with an EADDRINUSE KliskError and a clear message", 
   await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
   const port = (blocker.address() as net.AddressInfo).port;
   try {
-    const attempt = startServer(makeProject([{ name: "A" }]), { port, host: "127.0.0.1", log: () => {} });
+    const attempt = startServer(makeProject([{ name: "A" }]), { port, host: "127.0.0.1" });
     await expect(attempt).rejects.toBeInstanceOf(KliskError);
     await expect(attempt).rejects.toMatchObject({
       code: "EADDRINUSE",
@@ -26,7 +27,7 @@ test("a port in use rejects with an EADDRINUSE KliskError and a clear message", 
 });
 
 test("url shows localhost for a wildcard host", async () => {
-  const server = await startServer(makeProject([{ name: "A" }]), { port: 0, host: "0.0.0.0", log: () => {} });
+  const server = await startServer(makeProject([{ name: "A" }]), { port: 0, host: "0.0.0.0" });
   try {
     expect(server.url).toBe(`http://localhost:${server.port}`);
     expect((await fetch(`${server.url}/health`)).status).toBe(200);
@@ -98,16 +99,18 @@ test("a body over limits.max_body_mb is a 413", async () => {
 
 test("the error middleware maps RequestError, hides unexpected errors and logs them", async () => {
   const logged: string[] = [];
+  configureLogger({ level: "error", destination: { write: (line: string) => void logged.push(line) } });
   const app = express();
   app.get("/teapot", () => { throw new RequestError(418, "short and stout"); });
   app.get("/bug", () => { throw new Error("secret internals"); });
-  app.use(errorHandler((m) => logged.push(m)));
+  app.use(errorHandler());
   expect((await request(app).get("/teapot")).body).toEqual({ error: "short and stout" });
   const bug = await request(app).get("/bug");
   expect(bug.status).toBe(500);
   expect(bug.body).toEqual({ error: "Internal server error" });
   expect(JSON.stringify(bug.body)).not.toMatch(/secret/);
   expect(logged.join("\n")).toMatch(/secret internals/);
+  configureLogger({ level: "silent" });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -4,8 +4,7 @@ import type { AddressInfo } from "node:net";
 import WebSocket from "ws";
 import { tool, z } from "../../src/index";
 import { loadApiKeys } from "../../src/server/auth";
-import { resolveServerLimits } from "../../src/server/limits";
-import { RunRegistry } from "../../src/server/runs";
+import { createServerContext } from "../../src/server/context";
 import { chatSocketServer } from "../../src/server/ws";
 import type { Project } from "../../src/project/project";
 import type { RunningServer } from "../../src/server/listen";
@@ -207,13 +206,7 @@ test("upgrades on other paths are refused with 404", async () => {
 });
 
 test("a client that stops answering pings is dropped; one that answers stays", async () => {
-  const sockets = chatSocketServer(project, {
-    keys: loadApiKeys({}),
-    limits: resolveServerLimits(project),
-    runs: new RunRegistry(),
-    log: () => {},
-    pingIntervalMs: 40,
-  });
+  const sockets = chatSocketServer(createServerContext(project, { keys: loadApiKeys({}), signer: null }), { pingIntervalMs: 40 });
   const httpServer = http.createServer();
   httpServer.on("upgrade", sockets.handleUpgrade);
   await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));

@@ -1,0 +1,53 @@
+/**
+ * Everything the routes and the WebSocket endpoint share, built once per server: keys, limits, the run
+ * registry, the state signer, the rate limiter, the pending-body budget and readiness. REST and WebSocket
+ * get the same context, so a client has one rate budget and one run limit whichever it uses, and
+ * shutdown stops both together.
+ */
+import type { Project } from "../project/project";
+import { loadApiKeys, type ApiKeys } from "./auth";
+import { Readiness } from "./availability";
+import { PendingBodies } from "./jsonBody";
+import { resolveServerLimits, type ServerLimits } from "./limits";
+import { createRateLimiter, type RateLimiter } from "./rateLimit";
+import { RunRegistry } from "./runs";
+import { stateSigner, type StateSigner } from "./stateSigning";
+
+export interface ServerContext {
+  readonly project: Project;
+  readonly keys: ApiKeys;
+  readonly limits: ServerLimits;
+  readonly runs: RunRegistry;
+  /** Signs returned states and checks returned ones; undefined when signing is off. */
+  readonly signer?: StateSigner;
+  /** limits.rate_limit; undefined when off. */
+  readonly rateLimiter?: RateLimiter;
+  /** Bytes held by request bodies still arriving, across every route of this server. */
+  readonly pendingBodies: PendingBodies;
+  /** While it says starting, /health answers 503 (cluster workers before all are up). */
+  readonly readiness: Readiness;
+}
+
+export interface ContextOptions {
+  /** Defaults to the KLISK_*_KEY variables as they are now (after the project's .env was loaded). */
+  keys?: ApiKeys;
+  /** Defaults to KLISK_STATE_SECRET; null turns signing off. */
+  signer?: StateSigner | null;
+  /** Start with /health answering 503 "starting" until readiness.ready() (cluster workers). */
+  starting?: boolean;
+}
+
+export function createServerContext(project: Project, options: ContextOptions = {}): ServerContext {
+  const keys = options.keys ?? loadApiKeys();
+  const limits = resolveServerLimits(project);
+  return {
+    project,
+    keys,
+    limits,
+    runs: new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs),
+    signer: options.signer === undefined ? stateSigner() : options.signer ?? undefined,
+    rateLimiter: limits.rateLimit ? createRateLimiter(limits.rateLimit, keys) : undefined,
+    pendingBodies: new PendingBodies(limits.maxPendingBodyBytes),
+    readiness: new Readiness(options.starting === true),
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The whole API as one Express router: /health, /api/info, POST /api/chat and (unless `ui: false`) the chat
+ * page, its files and /widget.js. `klisk serve` mounts it at the root of its app; users mount it under a
+ * prefix of their own app (klisk/express). Middleware order is the cost order: cheap refusals (CORS,
+ * draining, rate limit, auth) come before reading a body, and an unauthenticated client never makes us
+ * read 30 MB. Every handler is built here once; nothing is built per request.
+ */
+import express, { type Router } from "express";
+import { auth } from "./auth";
+import { availability } from "./availability";
+import { chatRoute } from "./chat";
+import type { ServerContext } from "./context";
+import { cors } from "./cors";
+import { errorHandler } from "./errorHandler";
+import { sendJson, type Handler } from "./handlers";
+import { jsonBody } from "./jsonBody";
+import { corsOrigins } from "./limits";
+import { ROUTES } from "./paths";
+import { requestLog } from "./requestLog";
+import { uiInfo, uiRoutes } from "./ui";
+
+export interface RouterOptions {
+  /** Serve the chat page at / and /widget.js (each still subject to deploy.chat / deploy.widget). Default true. */
+  ui?: boolean;
+  /** Run the edge middleware (request log, CORS, draining) first. Default true; false when the app runs it already. */
+  edge?: boolean;
+}
+
+/** What every request meets first: its log line and id, CORS, and 503 while draining or starting. */
+export function edgeMiddleware({ project, runs, readiness }: ServerContext): Handler[] {
+  return [requestLog(), cors(corsOrigins(project)), availability(runs, readiness)];
+}
+
+export function kliskRouter(context: ServerContext, options: RouterOptions = {}): Router {
+  const { project, keys, limits, rateLimiter, pendingBodies } = context;
+  const router = express.Router();
+  if (options.edge !== false) router.use(edgeMiddleware(context));
+
+  router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
+  const info = { ...projectInfo(context), ...uiInfo(project) };
+  router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
+
+  const chat: Handler[] = [
+    auth(keys),
+    jsonBody({ maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: pendingBodies }),
+    chatRoute(context),
+  ];
+  // Rate limit first: guessing keys draws on the budget too.
+  router.post(ROUTES.chat, ...(rateLimiter ? [rateLimiter.middleware as Handler, ...chat] : chat));
+
+  if (options.ui !== false) router.use(uiRoutes(project));
+  router.use(errorHandler());
+  return router;
+}
+
+/** GET /api/info: the project, its agents and whether a key is needed. */
+export function projectInfo({ project, keys }: Pick<ServerContext, "project" | "keys">) {
+  return {
+    name: project.name,
+    agent: project.agents[0]?.name,
+    auth_required: keys.required,
+    agents: project.agents.map((agent) => ({
+      name: agent.name,
+      model: agent.model,
+      tools: [...agent.tools.map((t) => t.name), ...agent.builtinTools],
+      handoffs: [...agent.handoffs],
+    })),
+  };
+}

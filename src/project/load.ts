@@ -108,10 +108,17 @@ function configureServerOf(mod: unknown, projectDir: string, entryFile: string):
   return value as ConfigureServer;
 }
 
+/** "klisk" and its subpath entries ("klisk/express", "klisk/fetch"), resolved to this very copy of klisk. */
+const KLISK_ALIASES = {
+  klisk: SDK_ENTRY,
+  "klisk/express": path.join(SDK_DIR, "express"),
+  "klisk/fetch": path.join(SDK_DIR, "fetch"),
+};
+
 function sdkAliases(projectDir: string): Record<string, string> {
   // Let `import { z } from "zod"` work without npm install too, but never shadow the project's own zod.
-  if (resolvableFrom(projectDir, "zod")) return { klisk: SDK_ENTRY };
-  return { klisk: SDK_ENTRY, ...zodAliases() };
+  if (resolvableFrom(projectDir, "zod")) return { ...KLISK_ALIASES };
+  return { ...KLISK_ALIASES, ...zodAliases() };
 }
 
 let zodAliasCache: Record<string, string> | undefined;

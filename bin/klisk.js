@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 "use strict";
+// First, before anything requires zod: its ~60 unused locales then load on demand (bin/zodLocales.js).
+require("./zodLocales.js").deferZodLocales();
 let cli;
 try {
-  // First, before anything requires zod: its ~60 unused locales then load on demand (src/zodLocales.ts).
-  require("../dist/zodLocales.js").deferZodLocales();
   cli = require("../dist/cli/main.js");
 } catch (err) {
-  if (err && err.code === "MODULE_NOT_FOUND" && /dist\/(cli\/main|zodLocales)/.test(String(err.message))) {
+  if (err && err.code === "MODULE_NOT_FOUND" && /dist\/cli\/main/.test(String(err.message))) {
     console.error("klisk: dist/ is missing. Run `npm run build` in the klisk package first.");
     process.exit(1);
   }

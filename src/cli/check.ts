@@ -1,6 +1,5 @@
 /** `klisk check [dir]`: load the project the way `klisk serve` does and report what would stop it working. */
 import path from "node:path";
-import type { Command } from "commander";
 import { KliskError } from "../errors";
 import type { KliskConfig } from "../project/config";
 import { loadProject } from "../project/load";
@@ -15,14 +14,9 @@ export interface CheckOptions {
   stdout?: NodeJS.WriteStream;
 }
 
-export function registerCheck(program: Command): Command {
-  return program
-    .command("check")
-    .description("Validate the config, load the agents and report problems")
-    .argument("[dir]", "project directory", ".")
-    .action(async (dir: string) => {
-      exitWhenFlushed(await check({ cwd: process.cwd(), dir }));
-    });
+/** What `klisk check [dir]` runs (its arguments are declared in main.ts). */
+export async function checkCommand(dir: string): Promise<void> {
+  exitWhenFlushed(await check({ cwd: process.cwd(), dir }));
 }
 
 interface AgentRow {

@@ -3,7 +3,6 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
 import { ConfigError } from "../errors";
 import { DEFAULT_MODEL } from "../sdk/agent";
 import { reportError, startSpinner, styleFor } from "./output";
@@ -32,18 +31,17 @@ export interface InitOptions {
   stderr?: NodeJS.WriteStream;
 }
 
-export function registerInit(program: Command): Command {
-  return program
-    .command("init")
-    .description("Create a new agent project")
-    .argument("[dir]", "directory to create the project in", ".")
-    .option("--name <name>", "project name, a valid npm package name (default: the directory name)")
-    .option("--model <model>", "model of the Assistant agent", DEFAULT_MODEL)
-    .option("--force", "write into a non-empty directory, overwriting template files (never .env)")
-    .option("--no-install", "skip `npm install`")
-    .action(async (dir: string, opts: { name?: string; model: string; force?: boolean; install: boolean }) => {
-      process.exitCode = await init({ cwd: process.cwd(), dir, ...opts });
-    });
+/** The flags of `klisk init`, as commander parses them (they are declared in main.ts). */
+export interface InitFlags {
+  name?: string;
+  model: string;
+  force?: boolean;
+  install: boolean;
+}
+
+/** What `klisk init [dir]` runs. */
+export async function initCommand(dir: string, opts: InitFlags): Promise<void> {
+  process.exitCode = await init({ cwd: process.cwd(), dir, ...opts });
 }
 
 /** Returns the exit code. */

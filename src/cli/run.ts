@@ -2,7 +2,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
-import type { Command } from "commander";
 import { ConfigError } from "../errors";
 import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
@@ -22,18 +21,16 @@ export interface RunOptions {
   stderr?: NodeJS.WriteStream;
 }
 
-export function registerRun(program: Command): Command {
-  return program
-    .command("run")
-    .description("Chat with an agent in the terminal")
-    .argument("[message]", "message to send; '-' or none reads it from stdin (a pipe)")
-    .argument("[dir]", "project directory", ".")
-    .option("--agent <name>", "agent to talk to (default: the first agent)")
-    .option("-i, --interactive", "multi-turn chat: /clear, /agent NAME, /exit; Ctrl-C cancels a reply")
-    .option("--json", "print one JSON event per line (the SSE events)")
-    .action(async (message: string | undefined, dir: string, opts: { agent?: string; interactive?: boolean; json?: boolean }) => {
-      exitWhenFlushed(await run({ cwd: process.cwd(), message, dir, ...opts }));
-    });
+/** The flags of `klisk run`, as commander parses them (they are declared in main.ts). */
+export interface RunFlags {
+  agent?: string;
+  interactive?: boolean;
+  json?: boolean;
+}
+
+/** What `klisk run ["message"] [dir]` runs. */
+export async function runCommand(message: string | undefined, dir: string, opts: RunFlags): Promise<void> {
+  exitWhenFlushed(await run({ cwd: process.cwd(), message, dir, ...opts }));
 }
 
 /** Returns the exit code: 1 when the run ends with an error event or the project does not load. */

@@ -2,7 +2,6 @@
 import cluster from "node:cluster";
 import fs from "node:fs";
 import path from "node:path";
-import type { Command } from "commander";
 import { ConfigError } from "../errors";
 import { configureLogger, isLogLevel, log, LOG_LEVELS } from "../log";
 import { loadProject } from "../project/load";
@@ -29,31 +28,30 @@ export interface ServeOptions {
   stdout?: NodeJS.WriteStream;
 }
 
-export function registerServe(program: Command): Command {
-  return program
-    .command("serve")
-    .description("Serve the project's agents over HTTP (REST + SSE) and WebSocket")
-    .argument("[dir]", "project directory", ".")
-    .option("-p, --port <n>", `port to listen on (default: $PORT, server.port, then ${DEFAULT_PORT})`)
-    .option("--host <h>", `host to bind (default: $HOST, server.host, then ${DEFAULT_HOST})`)
-    .option("--shutdown-timeout <s>", `on SIGTERM/SIGINT, seconds runs in progress get to finish (default: ${DEFAULT_SHUTDOWN_TIMEOUT_S})`)
-    .option("--log-level <level>", `${LOG_LEVELS.join("|")} (default: $KLISK_LOG_LEVEL, then info)`)
-    .option("--workers <n>", "processes sharing the port, restarted if they crash: a number, or auto for one per core (default: 1)")
-    .action(async (dir: string, opts: { port?: string; host?: string; shutdownTimeout?: string; logLevel?: string; workers?: string }) => {
-      let running: RunningServer;
-      try {
-        const workers = workerCount(opts.workers);
-        // The primary only supervises: each worker runs this same command and serves (cluster.isWorker).
-        if (workers > 1 && cluster.isPrimary) process.exit(await runPrimary(workers));
-        running = await serve({ cwd: process.cwd(), dir, ...opts });
-      } catch (err) {
-        // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
-        process.exit(reportError(err));
-      }
-      const stop = stopOnSignals(running);
-      // A tool's stray rejection must not end every stream in flight; a failure of klisk itself drains, exit 1.
-      keepServingOnStrayErrors(() => stop("an uncaught error in klisk itself", 1));
-    });
+/** The flags of `klisk serve`, as commander parses them (they are declared in main.ts). */
+export interface ServeFlags {
+  port?: string;
+  host?: string;
+  shutdownTimeout?: string;
+  logLevel?: string;
+  workers?: string;
+}
+
+/** What `klisk serve [dir]` runs. */
+export async function serveCommand(dir: string, opts: ServeFlags): Promise<void> {
+  let running: RunningServer;
+  try {
+    const workers = workerCount(opts.workers);
+    // The primary only supervises: each worker runs this same command and serves (cluster.isWorker).
+    if (workers > 1 && cluster.isPrimary) process.exit(await runPrimary(workers));
+    running = await serve({ cwd: process.cwd(), dir, ...opts });
+  } catch (err) {
+    // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
+    process.exit(reportError(err));
+  }
+  const stop = stopOnSignals(running);
+  // A tool's stray rejection must not end every stream in flight; a failure of klisk itself drains, exit 1.
+  keepServingOnStrayErrors(() => stop("an uncaught error in klisk itself", 1));
 }
 
 /** Loads the project and starts the server. Throws ConfigError / KliskError (port in use) for the CLI to report. */

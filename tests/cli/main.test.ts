@@ -25,6 +25,23 @@ test("serve --help shows its flags", async () => {
   expect(cli.stdout()).toMatch(/--host <h>/);
 });
 
+test("the help shows the defaults the commands apply", async () => {
+  // main.ts restates them so that --help need not load the modules that own them.
+  const { DEFAULT_MODEL } = await import("../../src/sdk/agent");
+  const { DEFAULT_HOST, DEFAULT_PORT } = await import("../../src/cli/serve");
+  const { DEFAULT_SHUTDOWN_TIMEOUT_S } = await import("../../src/server/listen");
+  const help = async (command: string) => {
+    const cli = spawnCli([command, "--help"]);
+    expect((await cli.exited).code).toBe(0);
+    return cli.stdout().replace(/\s+/g, " "); // as one line: commander wraps at 80 columns
+  };
+  expect(await help("init")).toContain(`--model <model> model of the Assistant agent (default: "${DEFAULT_MODEL}")`);
+  const serve = await help("serve");
+  expect(serve).toContain(`server.port, then ${DEFAULT_PORT})`);
+  expect(serve).toContain(`server.host, then ${DEFAULT_HOST})`);
+  expect(serve).toContain(`seconds runs in progress get to finish (default: ${DEFAULT_SHUTDOWN_TIMEOUT_S})`);
+});
+
 test("an unknown command exits non-zero with a hint", async () => {
   const cli = spawnCli(["frobnicate"]);
   expect((await cli.exited).code).not.toBe(0);

@@ -84,11 +84,11 @@ export function bodyOf(req: IncomingMessage): unknown {
 
 /** The body as UTF-8 text, decompressed; rejects with RequestError (400, 408, 413, 415, 503). */
 function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
-  const charset = charsetOf(req.headers["content-type"]);
-  if (charset !== undefined && charset !== "UTF-8" && charset !== "UTF8") return Promise.reject(new RequestError(415, `unsupported charset "${charset}"`));
-  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  const badCharset = charsetError(req.headers["content-type"]);
+  if (badCharset) return Promise.reject(badCharset);
+  const encoding = encodingOf(req.headers["content-encoding"]);
   const decoder = encoding === "identity" ? undefined : DECODERS[encoding];
-  if (encoding !== "identity" && decoder === undefined) return Promise.reject(new RequestError(415, `unsupported content encoding "${encoding}"`));
+  if (encoding !== "identity" && decoder === undefined) return Promise.reject(unsupportedEncoding(encoding));
 
   return new Promise((resolve, reject) => {
     const inflate = decoder?.();
@@ -115,15 +115,12 @@ function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
     const onData = (chunk: Buffer) => {
       if (held + chunk.length > limits.maxBytes) return finish(tooLarge(limits.maxBytes));
       if (!limits.pending.take(chunk.length)) {
-        return finish(new RequestError(503, "Too many request bodies are being received at once; retry shortly"));
+        return finish(bodiesBusy());
       }
       held += chunk.length;
       chunks.push(chunk);
     };
-    const timer = setTimeout(
-      () => finish(new RequestError(408, `The request body took longer than ${limits.timeoutMs / 1000} s to arrive (limits.body_timeout_s)`)),
-      limits.timeoutMs,
-    );
+    const timer = setTimeout(() => finish(bodyTimedOut(limits.timeoutMs)), limits.timeoutMs);
     source.on("data", onData);
     source.once("end", () => finish(undefined, decodeUtf8(chunks)));
     source.once("error", (err: Error) => finish(new RequestError(400, `Unreadable ${encoding} body: ${err.message}`)));
@@ -135,19 +132,46 @@ function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
   });
 }
 
+/*
+ * The helpers below are shared with the fetch handler's body reader (fetchBody.ts), so both answer alike.
+ */
+
+/** 415 when the Content-Type names a charset other than UTF-8; undefined when it is fine. */
+export function charsetError(contentType: string | undefined): RequestError | undefined {
+  const charset = charsetOf(contentType);
+  return charset !== undefined && charset !== "UTF-8" && charset !== "UTF8" ? new RequestError(415, `unsupported charset "${charset}"`) : undefined;
+}
+
+/** The Content-Encoding, normalised ("identity" when none). */
+export function encodingOf(header: string | undefined): string {
+  return (header ?? "identity").trim().toLowerCase();
+}
+
+export function unsupportedEncoding(encoding: string): RequestError {
+  return new RequestError(415, `unsupported content encoding "${encoding}"`);
+}
+
+export function bodiesBusy(): RequestError {
+  return new RequestError(503, "Too many request bodies are being received at once; retry shortly");
+}
+
+export function bodyTimedOut(timeoutMs: number): RequestError {
+  return new RequestError(408, `The request body took longer than ${timeoutMs / 1000} s to arrive (limits.body_timeout_s)`);
+}
+
 /** The body's declared charset, upper-cased; undefined when none is given (JSON is UTF-8). */
 function charsetOf(contentType: string | undefined): string | undefined {
   const match = contentType ? /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType) : null;
   return match ? match[1].toUpperCase() : undefined;
 }
 
-function decodeUtf8(chunks: Buffer[]): string {
+export function decodeUtf8(chunks: Buffer[]): string {
   const text = (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString("utf8");
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** An empty body reads as `{}` so validation can say what is missing. */
-function parseJson(text: string): unknown {
+export function parseJson(text: string): unknown {
   if (text.trim() === "") return {};
   try {
     return JSON.parse(text);
@@ -156,6 +180,6 @@ function parseJson(text: string): unknown {
   }
 }
 
-function tooLarge(limitBytes: number): RequestError {
+export function tooLarge(limitBytes: number): RequestError {
   return new RequestError(413, `Request body is too large (limit ${Math.round((limitBytes / (1024 * 1024)) * 10) / 10} MB)`);
 }

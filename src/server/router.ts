@@ -37,7 +37,7 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   if (options.edge !== false) router.use(edgeMiddleware(context));
 
   router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
-  const info = { ...projectInfo(context), ...uiInfo(project) };
+  const info = apiInfo(context);
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
 
   const chat: Handler[] = [
@@ -51,6 +51,11 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());
   return router;
+}
+
+/** The whole GET /api/info body (this router's and the fetch handler's): the project's part and the UI's. */
+export function apiInfo(context: Pick<ServerContext, "project" | "keys">) {
+  return { ...projectInfo(context), ...uiInfo(context.project) };
 }
 
 /** GET /api/info: the project, its agents and whether a key is needed. */

@@ -12,6 +12,7 @@ import type { ServerContext } from "./context";
 import { readJsonBody } from "./fetchBody";
 import type { FetchExchange, FetchHandlerOptions } from "./fetchHandler";
 import { SSE_HEADERS, sseStream } from "./fetchSse";
+import { rateLimitHeaders } from "./rateLimit";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { statusOfCode } from "./statuses";
 
@@ -28,11 +29,9 @@ export function fetchChatRoute(context: ServerContext, clientAddress: FetchHandl
     const key = keyFromHeaders({ authorization: request.headers.get("authorization") ?? undefined, "x-api-key": request.headers.get("x-api-key") ?? undefined });
     // Rate limit first: guessing keys draws on the budget too.
     if (rateLimiter) {
-      const refused = await rateLimiter.take(rateLimiter.budgetFor(key, clientAddress?.(request) ?? UNKNOWN_ADDRESS));
-      if (refused) {
-        ex.headers.set("Retry-After", retryAfterS(refused, limits.rateLimit?.windowMs ?? 1000));
-        return ex.json(429, { error: refused });
-      }
+      const verdict = await rateLimiter.take(rateLimiter.budgetFor(key, clientAddress?.(request) ?? UNKNOWN_ADDRESS));
+      for (const [name, value] of rateLimitHeaders(verdict)) ex.headers.set(name, value);
+      if (verdict.error !== null) return ex.json(429, { error: verdict.error });
     }
     if (keys.required && !keys.matches(key)) {
       ex.headers.set("WWW-Authenticate", "Bearer");
@@ -104,12 +103,4 @@ async function answerJson(ex: FetchExchange, events: AsyncIterable<ChatEvent>): 
   if (last?.type === "done") return ex.json(200, { response: last.data, state: last.state, done: true });
   if (last?.type === "error") return ex.json(statusOfCode(codeOfError(last)), { error: last.data });
   throw new Error("runChat ended without a done or error event");
-}
-
-/**
- * Retry-After for a refusal: RateLimiter.take says when the window resets only in its message ("retry in
- * N s"), so it is read from there; the whole window when it cannot be.
- */
-function retryAfterS(message: string, windowMs: number): string {
-  return /retry in (\d+) s/.exec(message)?.[1] ?? String(Math.max(1, Math.ceil(windowMs / 1000)));
 }

@@ -14,10 +14,32 @@ import { sendJson } from "./handlers";
 export interface RateLimiter {
   /** For POST /api/chat, before auth. The client's address is Express's req.ip (the app's `trust proxy`). */
   middleware: RequestHandler;
-  /** Counts one WebSocket message: null when allowed, else the error to send. */
-  take(budget: string): Promise<string | null>;
+  /** Counts one hit outside Express (a WebSocket message, a fetch-handler request) against `budget`. */
+  take(budget: string): Promise<RateLimitVerdict>;
   /** The budget a client draws on: its key's hash and its address when the key is valid, else its address. */
   budgetFor(apiKey: string | undefined, address: string): string;
+}
+
+/** One hit counted: `error` is null when allowed; the rest is what the RateLimit-* headers say. */
+export interface RateLimitVerdict {
+  error: string | null;
+  limit: number;
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetS: number;
+  windowS: number;
+}
+
+/** The IETF draft-6 headers express-rate-limit sends, plus Retry-After on a refusal, for answers built without it. */
+export function rateLimitHeaders(verdict: RateLimitVerdict): Array<[string, string]> {
+  const headers: Array<[string, string]> = [
+    ["RateLimit-Policy", `${verdict.limit};w=${verdict.windowS}`],
+    ["RateLimit-Limit", String(verdict.limit)],
+    ["RateLimit-Remaining", String(verdict.remaining)],
+    ["RateLimit-Reset", String(verdict.resetS)],
+  ];
+  if (verdict.error !== null) headers.push(["Retry-After", String(verdict.resetS)]);
+  return headers;
 }
 
 export function createRateLimiter(options: { windowMs: number; max: number }, keys: ApiKeys): RateLimiter {
@@ -52,7 +74,9 @@ export function createRateLimiter(options: { windowMs: number; max: number }, ke
     budgetFor,
     async take(budget) {
       const { totalHits, resetTime } = await store.increment(budget);
-      return totalHits <= max ? null : tooMany(retryInS(resetTime));
+      const resetS = retryInS(resetTime);
+      const error = totalHits <= max ? null : tooMany(resetS);
+      return { error, limit: max, remaining: Math.max(0, max - totalHits), resetS, windowS: seconds };
     },
   };
 }

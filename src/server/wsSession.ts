@@ -138,7 +138,7 @@ export class ChatSession {
   /** Rate-limited inside the queue, so a limited message cannot overtake a clear/restore sent before it. */
   private async runTurnIfAllowed(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
     const { rateLimit } = this.options;
-    const limited = rateLimit ? await rateLimit.limiter.take(rateLimit.budget) : null;
+    const limited = rateLimit ? (await rateLimit.limiter.take(rateLimit.budget)).error : null;
     if (limited !== null) return this.reply({ type: "error", data: limited });
     return this.runTurn(fields, previousResponseId);
   }

@@ -285,16 +285,22 @@ describe("auth, CORS and the rate limit", () => {
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
   });
 
-  test("limits.rate_limit: a budget per clientAddress; 429 with Retry-After", async () => {
+  test("limits.rate_limit: a budget per clientAddress; 429 with Retry-After and RateLimit-* headers as over Express", async () => {
     const handler = await handlerFor("limits:\n  rate_limit:\n    window_s: 60\n    max: 2\n", {
       clientAddress: (request) => request.headers.get("x-test-client") ?? undefined,
     });
     const from = (client: string) => chat(handler, { message: "hi", stream: false }, { headers: { "X-Test-Client": client } });
-    expect((await from("10.0.0.1")).status).toBe(200);
+    const first = await from("10.0.0.1");
+    expect(first.status).toBe(200);
+    expect(first.headers.get("ratelimit-policy")).toBe("2;w=60");
+    expect(first.headers.get("ratelimit-limit")).toBe("2");
+    expect(first.headers.get("ratelimit-remaining")).toBe("1");
     expect((await from("10.0.0.1")).status).toBe(200);
     const limited = await from("10.0.0.1");
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(limited.headers.get("ratelimit-remaining")).toBe("0");
+    expect(limited.headers.get("ratelimit-reset")).toMatch(/^\d+$/);
     expect((await json(limited)).error).toMatch(/^Too many requests: at most 2 per 60 s; retry in \d+ s$/);
     expect((await from("10.0.0.2")).status).toBe(200);
   });

@@ -1,4 +1,4 @@
-/** Attachments from clients: validated once at the edge (shape, base64, MIME type and signature, size). */
+/** Attachments from clients: their contents checked once at the edge (base64, MIME type and signature, size); the shape is requestSchemas.ts's. */
 import { RequestError } from "../errors";
 import type { Attachment } from "../runner/events";
 
@@ -15,29 +15,27 @@ export interface AttachmentLimits {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DATA_URL = /^data:([^;,]+)?(;[^,]*)?,/;
 
-/**
- * Validates a client's `attachments` value. Accepts plain base64 or a `data:<mime>;base64,` URL.
- * Throws RequestError: 400 (shape, base64), 413 (too large / too many), 415 (MIME type).
- */
-export function parseAttachments(raw: unknown, limits: AttachmentLimits): Attachment[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) throw new RequestError(400, "'attachments' must be an array of {mime_type, data, name}");
-  if (raw.length > limits.maxCount) {
-    throw new RequestError(413, `Too many attachments: ${raw.length} (at most ${limits.maxCount} per message)`);
-  }
-  return raw.map((item, i) => parseOne(item, i, limits));
+/** An attachment as the request schema leaves it (requestSchemas.ts): the types are right, the contents unchecked. */
+export interface AttachmentShape {
+  mime_type: string;
+  data: string;
+  name?: string | null;
 }
 
-function parseOne(item: unknown, i: number, limits: AttachmentLimits): Attachment {
-  const where = `attachments[${i}]`;
-  if (typeof item !== "object" || item === null || Array.isArray(item)) {
-    throw new RequestError(400, `${where} must be an object with mime_type, data and name`);
+/**
+ * Checks the contents of a client's attachments: plain base64 or a `data:<mime>;base64,` URL, of a supported
+ * type whose bytes start as that type's files do, within the limits. Throws RequestError: 400 (base64),
+ * 413 (too large / too many), 415 (MIME type, or data that is not what it claims).
+ */
+export function parseAttachments(items: readonly AttachmentShape[], limits: AttachmentLimits): Attachment[] {
+  if (items.length > limits.maxCount) {
+    throw new RequestError(413, `Too many attachments: ${items.length} (at most ${limits.maxCount} per message)`);
   }
-  const { mime_type, data, name } = item as Record<string, unknown>;
-  if (typeof mime_type !== "string" || mime_type === "") throw new RequestError(400, `${where}.mime_type must be a string such as "image/png"`);
-  if (typeof data !== "string") throw new RequestError(400, `${where}.data must be a base64 string`);
-  if (name !== undefined && name !== null && typeof name !== "string") throw new RequestError(400, `${where}.name must be a string`);
+  return items.map((item, i) => parseOne(item, i, limits));
+}
 
+function parseOne({ mime_type, data, name }: AttachmentShape, i: number, limits: AttachmentLimits): Attachment {
+  const where = `attachments[${i}]`;
   const mime = mime_type.toLowerCase().split(";")[0].trim();
   if (!SUPPORTED_MIME_TYPES.includes(mime)) {
     throw new RequestError(415, `${where}: unsupported MIME type '${mime_type}'. Supported: ${SUPPORTED_MIME_TYPES.join(", ")}`);

@@ -71,7 +71,7 @@ async function readText(request: Request, limits: BodyLimits): Promise<string> {
 }
 
 /** One chunk; a failing read is the client's fault (a broken upload or compressed data), so a 400. */
-async function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>, encoding: string | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {
+async function readChunk(reader: ReadableStreamDefaultReader<Uint8Array>, encoding: string | undefined): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
   try {
     return await reader.read();
   } catch (err) {

@@ -12,7 +12,8 @@ import { log } from "../log";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
 import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
-import { isPlainObject, parseClientState, parseTurnFields, type JsonObject, type TurnFields } from "./chatRequest";
+import { parseClientState, parseTurnFields, type TurnFields } from "./chatRequest";
+import { frameSchema, parseRequest, responseIdSchema, restoreSchema, type JsonObject } from "./requestSchemas";
 import type { ServerContext } from "./context";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
@@ -210,37 +211,29 @@ function parseFrame(data: RawData, isBinary: boolean): JsonObject {
   } catch (err) {
     throw new RequestError(400, `Malformed JSON frame: ${(err as Error).message}`);
   }
-  if (!isPlainObject(frame)) throw new RequestError(400, 'Each frame must be a JSON object such as {"message": "Hello"}');
-  if (frame.type !== undefined && typeof frame.type !== "string") throw new RequestError(400, "'type' must be a string");
-  return frame;
+  return parseRequest(frameSchema, frame);
 }
 
 /** `{"type":"restore","previous_response_id":"..."}`, or `{"type":"restore","state":{...}}`. */
 function restoredState(frame: JsonObject, limits: ServerLimits, signer: StateSigner | undefined): ChatState {
-  const hasState = frame.state !== undefined && frame.state !== null;
+  const restore = parseRequest(restoreSchema, frame);
   const previousResponseId = bareResponseId(frame, signer);
-  if (!hasState && previousResponseId === undefined) {
+  if (restore.state == null && previousResponseId === undefined) {
     throw new RequestError(400, "A restore frame needs 'previous_response_id' (a string) or 'state' (an object)");
   }
-  const state = parseClientState(frame.state, limits, signer) ?? {};
+  const state = parseClientState(restore.state, limits, signer) ?? {};
   return previousResponseId !== undefined ? { ...state, previous_response_id: previousResponseId } : state;
 }
 
 /** A frame's top-level `previous_response_id`: only without state signing (the same rule as REST's). */
 function bareResponseId(frame: JsonObject, signer: StateSigner | undefined): string | undefined {
-  const id = optionalString(frame.previous_response_id, "previous_response_id");
+  const id = parseRequest(responseIdSchema, frame).previous_response_id ?? undefined;
   if (id !== undefined && signer !== undefined) throw new RequestError(400, UNSIGNED_ID_MESSAGE);
   return id;
 }
 
 function isCancel(reason: unknown): boolean {
   return reason instanceof AbortedError && reason.message === CANCELLED_MESSAGE;
-}
-
-function optionalString(value: unknown, name: string): string | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") throw new RequestError(400, `'${name}' must be a string`);
-  return value;
 }
 
 function describe(err: unknown): string {

@@ -1,6 +1,7 @@
-/** Attachments from clients: their contents checked once at the edge (base64, MIME type and signature, size); the shape is requestSchemas.ts's. */
+/** Attachments from clients: validated once at the edge (shape, base64, MIME type and signature, size). */
 import { RequestError } from "../errors";
 import type { Attachment } from "../runner/events";
+import { attachmentList, attachmentSchema, parseRequest } from "./requestSchemas";
 
 export const IMAGE_MIME_TYPES = ["image/jpeg", "image/png", "image/gif", "image/webp"] as const;
 export const SUPPORTED_MIME_TYPES: readonly string[] = [...IMAGE_MIME_TYPES, "application/pdf"];
@@ -15,27 +16,22 @@ export interface AttachmentLimits {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DATA_URL = /^data:([^;,]+)?(;[^,]*)?,/;
 
-/** An attachment as the request schema leaves it (requestSchemas.ts): the types are right, the contents unchecked. */
-export interface AttachmentShape {
-  mime_type: string;
-  data: string;
-  name?: string | null;
-}
-
 /**
- * Checks the contents of a client's attachments: plain base64 or a `data:<mime>;base64,` URL, of a supported
- * type whose bytes start as that type's files do, within the limits. Throws RequestError: 400 (base64),
- * 413 (too large / too many), 415 (MIME type, or data that is not what it claims).
+ * Validates a client's `attachments` value: an array (absent/null: none) of at most limits.maxCount
+ * `{mime_type, data, name}` objects (the shapes are requestSchemas.ts's zod schemas), each checked in turn:
+ * plain base64 or a `data:<mime>;base64,` URL, of a supported type whose bytes start as that type's files
+ * do, within the size limit. Throws RequestError: 400 (shape, base64), 413 (too large / too many), 415
+ * (MIME type, or data that is not what it claims).
  */
-export function parseAttachments(items: readonly AttachmentShape[], limits: AttachmentLimits): Attachment[] {
-  if (items.length > limits.maxCount) {
-    throw new RequestError(413, `Too many attachments: ${items.length} (at most ${limits.maxCount} per message)`);
-  }
+export function parseAttachments(raw: unknown, limits: AttachmentLimits): Attachment[] {
+  if (raw === undefined || raw === null) return [];
+  const items = parseRequest(attachmentList(limits), raw, ["attachments"]) ?? [];
   return items.map((item, i) => parseOne(item, i, limits));
 }
 
-function parseOne({ mime_type, data, name }: AttachmentShape, i: number, limits: AttachmentLimits): Attachment {
+function parseOne(item: unknown, i: number, limits: AttachmentLimits): Attachment {
   const where = `attachments[${i}]`;
+  const { mime_type, data, name } = parseRequest(attachmentSchema, item, ["attachments", i]);
   const mime = mime_type.toLowerCase().split(";")[0].trim();
   if (!SUPPORTED_MIME_TYPES.includes(mime)) {
     throw new RequestError(415, `${where}: unsupported MIME type '${mime_type}'. Supported: ${SUPPORTED_MIME_TYPES.join(", ")}`);
@@ -49,7 +45,7 @@ function parseOne({ mime_type, data, name }: AttachmentShape, i: number, limits:
   }
   if (base64.length % 4 !== 0 || !BASE64.test(base64)) throw new RequestError(400, `${where}.data is not valid base64`);
   if (!hasSignature(mime, base64)) throw new RequestError(415, `${where}: the data is not ${KIND_NAMES[mime]} (declared ${mime})`);
-  return { mime_type: mime, data: base64, name: typeof name === "string" && name !== "" ? name : defaultName(mime, i) };
+  return { mime_type: mime, data: base64, name: name != null && name !== "" ? name : defaultName(mime, i) };
 }
 
 const KIND_NAMES: Record<string, string> = {

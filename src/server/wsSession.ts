@@ -13,7 +13,7 @@ import type { ChatEvent, ChatState } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
 import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
 import { parseClientState, parseTurnFields, type TurnFields } from "./chatRequest";
-import { frameSchema, parseRequest, responseIdSchema, restoreSchema, type JsonObject } from "./requestSchemas";
+import { frameSchema, optionalString, parseRequest, type JsonObject } from "./requestSchemas";
 import type { ServerContext } from "./context";
 import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
@@ -216,18 +216,17 @@ function parseFrame(data: RawData, isBinary: boolean): JsonObject {
 
 /** `{"type":"restore","previous_response_id":"..."}`, or `{"type":"restore","state":{...}}`. */
 function restoredState(frame: JsonObject, limits: ServerLimits, signer: StateSigner | undefined): ChatState {
-  const restore = parseRequest(restoreSchema, frame);
   const previousResponseId = bareResponseId(frame, signer);
-  if (restore.state == null && previousResponseId === undefined) {
+  if ((frame.state === undefined || frame.state === null) && previousResponseId === undefined) {
     throw new RequestError(400, "A restore frame needs 'previous_response_id' (a string) or 'state' (an object)");
   }
-  const state = parseClientState(restore.state, limits, signer) ?? {};
+  const state = parseClientState(frame.state, limits, signer) ?? {};
   return previousResponseId !== undefined ? { ...state, previous_response_id: previousResponseId } : state;
 }
 
 /** A frame's top-level `previous_response_id`: only without state signing (the same rule as REST's). */
 function bareResponseId(frame: JsonObject, signer: StateSigner | undefined): string | undefined {
-  const id = parseRequest(responseIdSchema, frame).previous_response_id ?? undefined;
+  const id = parseRequest(optionalString, frame.previous_response_id, ["previous_response_id"]) ?? undefined;
   if (id !== undefined && signer !== undefined) throw new RequestError(400, UNSIGNED_ID_MESSAGE);
   return id;
 }

@@ -116,6 +116,25 @@ describe("the packed package", () => {
     const exit = await server.exited;
     expect(exit.signal === null ? exit.code : exit.signal).toBe(0);
   });
+
+  test("the exports map serves klisk, klisk/express and klisk/fetch (with their types) to a project that installed it", async () => {
+    expect(packedFiles).toEqual(expect.arrayContaining(["dist/express.js", "dist/express.d.ts", "dist/fetch.js", "dist/fetch.d.ts", "dist/index.d.ts"]));
+    const script = `
+      const { createKliskRouter } = require("klisk/express");
+      const { createFetchHandler } = require("klisk/fetch");
+      const { ModelError, KliskError } = require("klisk");
+      (async () => {
+        const handler = await createFetchHandler("my-agent");
+        const info = await (await handler(new Request("http://localhost/api/info"))).json();
+        const router = await createKliskRouter("my-agent");
+        let deep = "resolved";
+        try { require.resolve("klisk/dist/cli/main.js"); } catch (err) { deep = err.code; }
+        console.log(JSON.stringify({ agent: info.agent, attach: typeof router.attachWebSocket, errors: new ModelError("x") instanceof KliskError, deep }));
+        process.exit(0);
+      })();`;
+    const { stdout } = await exec(process.execPath, ["-e", script], { cwd: installDir, env: { ...process.env, OPENAI_API_KEY: "test", KLISK_LOG_LEVEL: "silent" } });
+    expect(JSON.parse(stdout)).toEqual({ agent: "Assistant", attach: "function", errors: true, deep: "ERR_PACKAGE_PATH_NOT_EXPORTED" });
+  });
 });
 
 function freePort(): Promise<number> {

@@ -108,6 +108,10 @@ const configSchema = z.object(
       max_attachment_mb: positive().default(20),
       max_attachments: int(0).default(10),
       max_concurrent_runs: int(0).default(0), // 0 = unlimited
+      // Keep-alive connections per upstream origin, per process (per worker). Unset: max_concurrent_runs
+      // when that is set (a run holds at most one model call), else 1024. A streaming answer holds its
+      // connection until it ends, so calls beyond the bound wait for one.
+      upstream_connections: int(1).optional(),
       max_state_kb: positive().default(1024),
       max_message_chars: int(1).default(100_000),
       ws_max_payload_mb: positive().optional(), // unset = max_body_mb

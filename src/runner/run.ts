@@ -63,7 +63,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
 
   try {
     let agent = options.agent ?? resolveAgent(options.project, options.agentName, options.state);
-    const providers = options.project.config.providers;
+    const { providers, limits } = options.project.config;
+    const upstream = { connections: limits.upstream_connections ?? (limits.max_concurrent_runs || undefined) };
     const attachments = options.attachments ?? [];
     const history = historyFromState(options.state);
     const userItem = userInput(options.message, attachments);
@@ -74,7 +75,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     let previousResponseId = options.state?.previous_response_id;
 
     for (let turn = 0; turn < maxTurns; turn++) {
-      const model = resolveModel(agent.model, providers);
+      const model = resolveModel(agent.model, providers, upstream);
       // store:false responses cannot be continued by id, so such a model always gets the transcript.
       const chained = model.api === "responses" && agent.modelSettings.extraBody?.store !== false;
       const transfers = handoffTargets(agent, options.project);

@@ -8,17 +8,18 @@ import { log } from "../../log";
 import type { Model, ModelEvent, ModelRequest } from "./model";
 import { chatModel } from "./chat";
 import { responsesModel } from "./responses";
+import { DEFAULT_UPSTREAM_CONNECTIONS, upstreamFetch } from "./transport";
 import { apiKeyFor, providerTarget, type ProviderTarget, type ProvidersConfig } from "../../project/providers";
 
 export { providerTarget, knownProviders, type ProvidersConfig } from "../../project/providers";
 
 const clients = new Map<string, OpenAI>();
 
-function clientFor(target: ProviderTarget): OpenAI {
+function clientFor(target: ProviderTarget, connections: number): OpenAI {
   const found = apiKeyFor(target);
   if ("missing" in found) throw new ModelError(found.missing);
   const apiKey = found.key;
-  const key = JSON.stringify([target.baseURL, apiKey, target.headers, process.env.KLISK_MAX_RETRIES]);
+  const key = JSON.stringify([target.baseURL, apiKey, target.headers, process.env.KLISK_MAX_RETRIES, connections]);
   let client = clients.get(key);
   if (!client) {
     // Loaded on first use so start-up does not pay for the SDK.
@@ -31,6 +32,7 @@ function clientFor(target: ProviderTarget): OpenAI {
       defaultHeaders: { ...target.headers },
       maxRetries: Number.isNaN(maxRetries) ? 2 : maxRetries,
       logger: sdkLogger,
+      fetch: upstreamFetch(connections),
     });
     clients.set(key, client);
   }
@@ -45,13 +47,18 @@ const sdkLogger = {
   debug: (message: string) => log.debug({ source: "openai" }, message),
 };
 
+/** How upstream calls are made: `limits.upstream_connections` (connections per upstream origin). */
+export interface UpstreamOptions {
+  connections?: number;
+}
+
 /**
  * Resolves a model name to a Model whose stream throws only KliskErrors. `providers` is the project's
  * `config.providers`. An unknown provider throws ConfigError; a missing key throws ModelError.
  */
-export function resolveModel(model: string, providers: ProvidersConfig = {}): Model {
+export function resolveModel(model: string, providers: ProvidersConfig = {}, upstream: UpstreamOptions = {}): Model {
   const target = providerTarget(model, providers);
-  const client = clientFor(target);
+  const client = clientFor(target, upstream.connections ?? DEFAULT_UPSTREAM_CONNECTIONS);
   const inner = target.api === "chat" ? chatModel(client, target.label, target.modelName) : responsesModel(client, target.label, target.modelName);
   return {
     provider: inner.provider,
@@ -66,6 +73,9 @@ export function resolveModel(model: string, providers: ProvidersConfig = {}): Mo
     },
   };
 }
+
+/** undici (and socket) error codes that mean the answer's body was cut off. */
+const BODY_CUT_CODES = new Set(["UND_ERR_SOCKET", "UND_ERR_BODY_TIMEOUT", "UND_ERR_RES_CONTENT_LENGTH_MISMATCH", "ECONNRESET", "EPIPE"]);
 
 function translateError(err: unknown, target: ProviderTarget, signal: AbortSignal): KliskError {
   if (signal.aborted) return signal.reason instanceof KliskError ? signal.reason : new AbortedError();
@@ -83,9 +93,10 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   }
   // JSON.parse on a stream line: the upstream (or a proxy in between) sent something that is not SSE JSON.
   if (e.name === "SyntaxError") return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
-  // undici's "terminated": the socket closed while the body was still streaming. Matched by name: undici's
-  // TypeError may come from another realm than ours.
-  if (e.name === "TypeError" && /terminated|other side closed/i.test(detail)) {
+  // The socket closed (or went silent past undici's body timeout) while the body was still streaming: undici's
+  // own errors, or fetch's TypeError "terminated" (a dispatcher from another realm). Matched by name and code.
+  const code = (err as { code?: unknown }).code;
+  if ((e.name === "TypeError" && /terminated|other side closed/i.test(detail)) || (typeof code === "string" && BODY_CUT_CODES.has(code))) {
     return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`);
   }
   if (err instanceof sdk.APIError && typeof err.status === "number") {

@@ -10,7 +10,8 @@
  *
  * The Response handed to the SDK is the part of one that the SDK and eventStream.ts read: ok, status,
  * statusText, url, headers (get/has/entries/forEach), body (an async iterable of bytes; the SDK cancels it
- * through its iterator's return()), json(), text(), arrayBuffer().
+ * through its iterator's return()), json(), text(), arrayBuffer(). Aborting the request's signal (client
+ * gone, run timeout) cancels the call and its body at once.
  *
  * Dispatcher: a ProxyAgent/EnvHttpProxyAgent/MockAgent (any dispatcher that is not a plain Agent) installed
  * with undici's setGlobalDispatcher before the first model call is used as is; otherwise HTTP(S)_PROXY and
@@ -24,7 +25,10 @@ export const DEFAULT_UPSTREAM_CONNECTIONS = 1024;
 
 const GLOBAL_DISPATCHER = Symbol.for("undici.globalDispatcher.1");
 
-const dispatchers = new Map<number, Dispatcher>();
+/** Ours, by connection bound and proxy settings. */
+const dispatchers = new Map<string, Dispatcher>();
+
+const PROXY_VARIABLES = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"];
 
 /** The SDK's `fetch` for a pool of at most `connections` connections per origin (0: unbounded). */
 export function upstreamFetch(connections: number): typeof fetch {
@@ -59,14 +63,16 @@ function dispatcherFor(connections: number): Dispatcher {
   const installed = (globalThis as Record<symbol, Dispatcher | undefined>)[GLOBAL_DISPATCHER];
   // A plain Agent there is Node's fetch's own default (or equivalent to ours): only a deliberate one wins.
   if (installed && installed.constructor?.name !== "Agent") return installed;
-  let dispatcher = dispatchers.get(connections);
+  // The proxy variables are read on every call (a few property reads), so a change applies to new calls.
+  const proxy = PROXY_VARIABLES.map((name) => process.env[name] ?? "").join("\n");
+  const key = `${connections}\n${proxy}`;
+  let dispatcher = dispatchers.get(key);
   if (!dispatcher) {
     // Loaded on first use, like the SDK, so start-up does not pay for it.
     const undici = require("undici") as typeof import("undici");
     const options = { connections: connections > 0 ? connections : null };
-    const proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => process.env[name]);
-    dispatcher = proxied ? new undici.EnvHttpProxyAgent(options) : new undici.Agent(options);
-    dispatchers.set(connections, dispatcher);
+    dispatcher = proxy.trim() ? new undici.EnvHttpProxyAgent(options) : new undici.Agent(options);
+    dispatchers.set(key, dispatcher);
   }
   return dispatcher;
 }
@@ -115,11 +121,44 @@ class UpstreamHeaders {
   }
 }
 
+type BodyReadable = Dispatcher.ResponseData["body"];
+
+/**
+ * How long a body whose reader stopped early may take to end on its own. A reader stops at the event that
+ * completes the answer, usually just before the body's last bytes: reading those keeps the connection in
+ * the pool, where cancelling would close it (and the next call would connect, over TLS, again).
+ */
+const LINGER_MS = 250;
+
+/** The body as an async iterable whose early return() lets the rest arrive briefly before closing. */
+function lingeringBody(body: BodyReadable): AsyncIterable<Buffer> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+      const inner = body.iterator({ destroyOnReturn: false });
+      return {
+        next: () => inner.next(),
+        async return(value?: unknown) {
+          await inner.return?.(value);
+          if (!body.readableEnded && !body.destroyed) {
+            const timer = setTimeout(() => body.destroy(), LINGER_MS);
+            timer.unref();
+            body.once("close", () => clearTimeout(timer));
+            body.on("error", () => {}); // an abort or a cut now concerns nobody
+            body.resume();
+          }
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
 class UpstreamResponse {
   readonly status: number;
   readonly statusText = "";
   readonly headers: UpstreamHeaders;
-  readonly body: Dispatcher.ResponseData["body"];
+  readonly body: AsyncIterable<Buffer>;
+  private readonly readable: BodyReadable;
 
   constructor(
     readonly url: string,
@@ -127,7 +166,8 @@ class UpstreamResponse {
   ) {
     this.status = answer.statusCode;
     this.headers = new UpstreamHeaders(answer.headers);
-    this.body = answer.body;
+    this.readable = answer.body;
+    this.body = lingeringBody(answer.body);
   }
 
   get ok(): boolean {
@@ -135,14 +175,14 @@ class UpstreamResponse {
   }
 
   json(): Promise<unknown> {
-    return this.body.json();
+    return this.readable.json();
   }
 
   text(): Promise<string> {
-    return this.body.text();
+    return this.readable.text();
   }
 
   arrayBuffer(): Promise<ArrayBuffer> {
-    return this.body.arrayBuffer();
+    return this.readable.arrayBuffer();
   }
 }

@@ -1,5 +1,5 @@
 "use strict";
-/** Child processes for the benchmark: the fake upstream, the three servers, and /proc readings (RSS, CPU). */
+/** Child processes for the benchmark: the fake upstream, the servers under test, and /proc readings (RSS, CPU). */
 const { spawn, execFileSync } = require("node:child_process");
 const fs = require("node:fs");
 const http = require("node:http");
@@ -99,6 +99,8 @@ function writeTemplateProject() {
 /** How each server is started: command, args, and how its port shows on stdout. */
 function serverCommand(kind, projectDir) {
   switch (kind) {
+    case "wire":
+      return { args: [path.join(__dirname, "servers", "wire.js")], pattern: /listening on (\d+)/, cwd: ROOT };
     case "limit":
       return { args: [path.join(__dirname, "servers", "limit.js")], pattern: /listening on (\d+)/, cwd: ROOT };
     case "hand-rolled":

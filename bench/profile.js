@@ -1,6 +1,6 @@
 "use strict";
 /**
- * CPU profile of one server under load: `node bench/profile.js [klisk|limit|hand-rolled] [stream|json|start] [seconds]`.
+ * CPU profile of one server under load: `node bench/profile.js [klisk|wire|limit|hand-rolled] [stream|json|start] [seconds]`.
  * Starts the fake upstream and the server under `node --cpu-prof`, drives it with autocannon (32 connections),
  * stops it, then prints the top functions by self time and the self time per module. For `start`, the profile
  * covers start-up only (spawn to listening, cold start). The .cpuprofile is kept (open it in Chrome DevTools).
@@ -19,7 +19,7 @@ async function main() {
   const upstream = await startUpstream();
   const project = what === "start" ? writeTemplateProject() : writeBenchProject();
   const profDir = fs.mkdtempSync(path.join(os.tmpdir(), "klisk-prof-"));
-  const script = { klisk: [path.join(ROOT, "bin/klisk.js"), "serve", project, "--host", "127.0.0.1"], limit: [path.join(__dirname, "servers/limit.js")], "hand-rolled": [path.join(__dirname, "servers/handrolled.js")] }[kind];
+  const script = { klisk: [path.join(ROOT, "bin/klisk.js"), "serve", project, "--host", "127.0.0.1"], wire: [path.join(__dirname, "servers/wire.js")], limit: [path.join(__dirname, "servers/limit.js")], "hand-rolled": [path.join(__dirname, "servers/handrolled.js")] }[kind];
   const env = { ...process.env, OPENAI_BASE_URL: upstream.url, OPENAI_API_KEY: "bench", PORT: "0", NO_COLOR: "1" };
   if (what === "start") {
     // A first start warms jiti's cache, as in the benchmark's cold start.

@@ -1,13 +1,16 @@
 "use strict";
 /**
- * `npm run bench`: klisk against the thinnest server on its stack ("limit") and against what a user would
- * hand-roll (Express 5 + @openai/agents), all behind one instant-streaming loopback fake upstream.
+ * `npm run bench`: klisk against two floors and a hand-rolled server, all behind one instant-streaming
+ * loopback fake upstream: "wire" (node:http in and out, no SDK: the floor of what's possible), "limit" (the
+ * thinnest server on klisk's own stack, the openai SDK) and "hand-rolled" (what a user would write: Express 5
+ * + @openai/agents).
  *
- *   node bench/run.js [--runs 3] [--quick] [--only limit,klisk,hand-rolled]
+ *   node bench/run.js [--runs 3] [--quick] [--only wire,limit,klisk,hand-rolled]
  *
- * Each run starts every server afresh for each group of figures; the table shows the median of the runs and
- * each figure as a ratio to limit. Results go to bench/results.json. Runs the built dist/ (npm run bench
- * builds first). Loopback only; bounded in time (a full run is a few minutes).
+ * Each run starts every server afresh for each group of figures; the table shows the median of the runs per
+ * server, then each server's figures as ratios to wire and to limit ("klisk/wire", "klisk/limit"). Results,
+ * ratios included, go to bench/results.json. Runs the built dist/ (npm run bench builds first). Loopback only;
+ * bounded in time (a full run is a few minutes).
  */
 const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -16,7 +19,9 @@ const path = require("node:path");
 const { coldStart, startServer, startUpstream, writeBenchProject, writeTemplateProject } = require("./processes");
 const { JSON_BODY, STREAM_BODY, freePort, idleSockets, latency, load, median, openStreams, warmUp } = require("./measure");
 
-const SERVERS = ["limit", "klisk", "hand-rolled"];
+const SERVERS = ["wire", "limit", "klisk", "hand-rolled"];
+/** The floors every other server's figures are divided by, lowest first. */
+const BASES = ["wire", "limit"];
 
 /** Higher is better for throughput; lower for everything else. */
 const FIGURES = [
@@ -137,16 +142,30 @@ function format(value, digits) {
   return value === undefined || Number.isNaN(value) ? "—" : value.toFixed(digits);
 }
 
+/** [kind, base] for every ratio column: each server after a base in SERVERS order, over that base. */
+function ratioPairs(kinds) {
+  const pairs = [];
+  for (const kind of kinds) {
+    for (const base of BASES) {
+      if (kinds.includes(base) && kinds.indexOf(base) < kinds.indexOf(kind)) pairs.push([kind, base]);
+    }
+  }
+  return pairs;
+}
+
+/** medians[kind][key] / medians[base][key] for every server and figure; {} without that base. */
+function ratiosTo(base, medians, kinds) {
+  if (!medians[base]) return {};
+  return Object.fromEntries(kinds.map((kind) => [kind, Object.fromEntries(FIGURES.map((f) => [f.key, medians[kind][f.key] / medians[base][f.key]]))]));
+}
+
 function table(medians, settings) {
   const kinds = settings.servers;
+  const pairs = ratioPairs(kinds);
   const label = (f) => f.label.replace("STREAMS", String(settings.streams)).replace("SOCKETS", settings.sockets.toLocaleString("en-US"));
-  const cell = (kind, f) => {
-    const value = medians[kind]?.[f.key];
-    const base = medians.limit?.[f.key];
-    if (kind === "limit" || base === undefined) return format(value, f.digits);
-    return `${format(value, f.digits)} (${format(value / base, 2)}×)`;
-  };
-  const rows = [["figure (median of " + settings.runs + (settings.runs === 1 ? " run" : " runs") + ")", ...kinds], ...FIGURES.map((f) => [label(f), ...kinds.map((k) => cell(k, f))])];
+  const ratio = ([kind, base], f) => `${format(medians[kind][f.key] / medians[base][f.key], 2)}×`;
+  const header = ["figure (median of " + settings.runs + (settings.runs === 1 ? " run" : " runs") + ")", ...kinds, ...pairs.map(([kind, base]) => `${kind}/${base}`)];
+  const rows = [header, ...FIGURES.map((f) => [label(f), ...kinds.map((k) => format(medians[k][f.key], f.digits)), ...pairs.map((p) => ratio(p, f))])];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const line = (r) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")} |`;
   return [line(rows[0]), `|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
@@ -201,12 +220,6 @@ async function main() {
     medians[kind] = {};
     for (const f of FIGURES) medians[kind][f.key] = median(runs.map((r) => r[kind][f.key]));
   }
-  const ratios = {};
-  if (medians.limit) {
-    for (const kind of settings.servers) {
-      ratios[kind] = Object.fromEntries(FIGURES.map((f) => [f.key, medians[kind][f.key] / medians.limit[f.key]]));
-    }
-  }
   const checked = targets(medians);
   const output = table(medians, settings);
   process.stdout.write(`\n${output}\n\n`);
@@ -223,7 +236,8 @@ async function main() {
     settings,
     figures: FIGURES.map(({ key, label, higher }) => ({ key, label, better: higher ? "higher" : "lower" })),
     medians,
-    ratiosToLimit: ratios,
+    ratiosToWire: ratiosTo("wire", medians, settings.servers),
+    ratiosToLimit: ratiosTo("limit", medians, settings.servers),
     targets: checked,
     runs,
     table: output,

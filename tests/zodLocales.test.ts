@@ -3,8 +3,8 @@
  * not change is how zod behaves: fresh processes, zod required after the stand-in is in place (as
  * bin/klisk.js does), after zod has loaded, or not at all.
  */
-import { execFileSync } from "node:child_process";
 import path from "node:path";
+import { runChild } from "./helpers/cli";
 
 const ROOT = path.resolve(__dirname, "..");
 const SHIM = path.join(ROOT, "bin", "zodLocales.js");
@@ -12,7 +12,7 @@ const SHIM = path.join(ROOT, "bin", "zodLocales.js");
 type When = "before zod loads" | "after zod loads" | "never";
 
 /** zod's message for a bad string, by default and under the locales a project can configure, and every locale's name. */
-function zodIn(when: When): Record<string, unknown> {
+async function zodIn(when: When): Promise<Record<string, unknown>> {
   const defer = `require(${JSON.stringify(SHIM)}).deferZodLocales();`;
   const script = `
     ${when === "before zod loads" ? defer : ""}
@@ -26,11 +26,11 @@ function zodIn(when: When): Record<string, unknown> {
     const german = message();
     z.config(z.locales.en());
     console.log(JSON.stringify({ english, french, german, englishAgain: message(), locales: Object.keys(z.locales) }));`;
-  return JSON.parse(execFileSync(process.execPath, ["-e", script], { cwd: ROOT, encoding: "utf8" }));
+  return JSON.parse((await runChild(process.execPath, ["-e", script], { cwd: ROOT, mustSucceed: true })).stdout);
 }
 
-test("with the stand-in, zod speaks English by default and the locale a project configures", () => {
-  const zod = zodIn("before zod loads");
+test("with the stand-in, zod speaks English by default and the locale a project configures", async () => {
+  const zod = await zodIn("before zod loads");
   expect(zod.english).toMatch(/^Invalid input: expected string/);
   expect(zod.french).toMatch(/^Entrée invalide/);
   expect(zod.german).toMatch(/^Ungültige Eingabe/);
@@ -38,8 +38,8 @@ test("with the stand-in, zod speaks English by default and the locale a project 
   expect(zod.locales).toEqual(expect.arrayContaining(["en", "fr", "de", "ja", "zhCN"]));
 });
 
-test("zod behaves the same with the stand-in, with it set up too late, and without it", () => {
-  const without = zodIn("never");
-  expect(zodIn("before zod loads")).toEqual(without);
-  expect(zodIn("after zod loads")).toEqual(without);
+test("zod behaves the same with the stand-in, with it set up too late, and without it", async () => {
+  const without = await zodIn("never");
+  expect(await zodIn("before zod loads")).toEqual(without);
+  expect(await zodIn("after zod loads")).toEqual(without);
 });

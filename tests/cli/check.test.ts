@@ -1,8 +1,7 @@
 /** `klisk check` through the real binary: the table, the problems, and the exit code. */
 import path from "node:path";
-import { klisk, removeTempDirs, tempDir, writeFiles } from "./cliHelpers";
-
-afterAll(removeTempDirs);
+import { klisk } from "../helpers/cli";
+import { tempDir, writeFiles } from "../helpers/tmp";
 
 const KEY = { OPENAI_API_KEY: "sk-test" };
 

@@ -2,26 +2,18 @@
  * The scaffolded Dockerfile's CMD, run the way docker runs it: exactly its argv, in the project, with PORT set,
  * as the process that receives `docker stop`'s SIGTERM. The drain must then work (run finishes, exit 0).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { klisk, REPO_ROOT, spawnChild, stopChildren } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
 import { freePort, parseSse, postChat, useFakeOpenAI } from "../helpers/project";
-import { cleanEnv, klisk, REPO_ROOT, tempDir } from "./cliHelpers";
+import { tempDir } from "../helpers/tmp";
 
 const fake = useFakeOpenAI();
-let child: ChildProcess | undefined;
 
-afterEach(() => {
-  // Detached, so its whole process group can be cleaned up if the test failed, including children a wrapper
-  // (npx) left behind when it died of the signal itself.
-  if (child?.pid !== undefined) {
-    try {
-      process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
+// The CMD runs detached, so its whole process group is cleaned up if the test failed, including children a
+// wrapper (npx) left behind when it died of the signal itself.
+afterEach(stopChildren);
 
 /** `klisk init`, then node_modules laid out as `npm ci` would leave it, with this checkout as the klisk package. */
 async function scaffold(): Promise<string> {
@@ -45,25 +37,21 @@ test("the Dockerfile's CMD gets SIGTERM itself: the run in progress finishes, th
   const dir = await scaffold();
   const [command, ...args] = dockerCmd(dir);
   const port = await freePort();
-  let output = "";
-  child = spawn(command, args, {
+  const cmd = spawnChild(command, args, {
     cwd: dir,
     detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
     // HOST only keeps the test on loopback; docker would bind 0.0.0.0 (the default).
-    env: cleanEnv({ PORT: String(port), HOST: "127.0.0.1", OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "info", NO_COLOR: "1" }),
+    env: { PORT: String(port), HOST: "127.0.0.1", ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info", NO_COLOR: "1" },
   });
-  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child!.on("exit", (code) => resolve(code)));
-  for (let i = 0; i < 300 && !output.includes(`:${port}`); i++) await new Promise((r) => setTimeout(r, 50));
-  expect(output).toContain(`URL: http://127.0.0.1:${port}`);
+  const exited = cmd.exited.then(({ code }) => code);
+  for (let i = 0; i < 300 && !cmd.output().includes(`:${port}`); i++) await new Promise((r) => setTimeout(r, 50));
+  expect(cmd.output()).toContain(`URL: http://127.0.0.1:${port}`);
 
   fake().enqueue({ text: "a slow but complete answer", delayMs: 150 });
   const stream = postChat(`http://127.0.0.1:${port}`, { message: "hi" }).then((r) => r.text());
   await fake().waitForRequests(1);
-  child.kill("SIGTERM");
+  cmd.child.kill("SIGTERM");
   expect(parseSse(await stream).at(-2)).toMatchObject({ type: "done", data: "a slow but complete answer" });
   expect(await exited).toBe(0);
-  expect(output).toMatch(/"msg":"Server stopped"/);
+  expect(cmd.output()).toMatch(/"msg":"Server stopped"/);
 }, 30000);

@@ -2,7 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/project/config";
-import { klisk, listFiles, removeTempDirs, tempDir } from "./cliHelpers";
+import { klisk } from "../helpers/cli";
+import { listFiles, tempDir } from "../helpers/tmp";
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(__dirname, "../../package.json"), "utf8")).version as string;
 const TEMPLATE_FILES = [
@@ -18,8 +19,6 @@ const TEMPLATE_FILES = [
   "src/tools/greet.ts",
   "tsconfig.json",
 ];
-
-afterAll(removeTempDirs);
 
 const read = (dir: string, file: string) => fs.readFileSync(path.join(dir, file), "utf8");
 

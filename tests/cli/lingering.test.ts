@@ -3,19 +3,18 @@
  * (a timer, a pool, a client): CI jobs and pre-commit hooks wait on them.
  */
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
-import { removeTempDirs, startKlisk, writeFiles, type Result } from "./cliHelpers";
+import { startKlisk, type Result } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { writeFiles } from "../helpers/tmp";
 
 let fake: FakeOpenAI;
 let upstream: Record<string, string>;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();
-  upstream = { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0" };
+  upstream = fakeUpstreamEnv(fake.url);
 });
-afterAll(async () => {
-  await fake.close();
-  removeTempDirs();
-});
+afterAll(() => fake.close());
 
 const lingering = () =>
   writeFiles({
@@ -27,7 +26,7 @@ const lingering = () =>
 async function bounded(args: string[], input?: string, env: Record<string, string> = {}): Promise<Result> {
   const cli = startKlisk(args, { env: { ...upstream, ...env }, input });
   const kill = setTimeout(() => cli.child.kill("SIGKILL"), 10_000);
-  const result = await cli.exited;
+  const result = await cli.closed;
   clearTimeout(kill);
   return result;
 }

@@ -1,25 +1,25 @@
 /** The commander table: --version, --help, unknown commands. Spawns bin/klisk.js (built by pretest). */
 import fs from "node:fs";
 import path from "node:path";
-import { spawnCli } from "../helpers/project";
+import { startKlisk } from "../helpers/cli";
 
 const { version } = JSON.parse(fs.readFileSync(path.resolve(__dirname, "../../package.json"), "utf8"));
 
 test("--version prints the package version", async () => {
-  const cli = spawnCli(["--version"]);
+  const cli = startKlisk(["--version"]);
   expect((await cli.exited).code).toBe(0);
   expect(cli.stdout().trim()).toBe(version);
 });
 
 test("--help lists the commands", async () => {
-  const cli = spawnCli(["--help"]);
+  const cli = startKlisk(["--help"]);
   expect((await cli.exited).code).toBe(0);
   expect(cli.stdout()).toMatch(/Usage: klisk/);
   for (const command of ["init", "serve", "run", "check"]) expect(cli.stdout()).toMatch(new RegExp(`\\b${command}\\b`));
 });
 
 test("serve --help shows its flags", async () => {
-  const cli = spawnCli(["serve", "--help"]);
+  const cli = startKlisk(["serve", "--help"]);
   expect((await cli.exited).code).toBe(0);
   expect(cli.stdout()).toMatch(/--port <n>/);
   expect(cli.stdout()).toMatch(/--host <h>/);
@@ -31,7 +31,7 @@ test("the help shows the defaults the commands apply", async () => {
   const { DEFAULT_HOST, DEFAULT_PORT } = await import("../../src/cli/serve");
   const { DEFAULT_SHUTDOWN_TIMEOUT_S } = await import("../../src/server/listen");
   const help = async (command: string) => {
-    const cli = spawnCli([command, "--help"]);
+    const cli = startKlisk([command, "--help"]);
     expect((await cli.exited).code).toBe(0);
     return cli.stdout().replace(/\s+/g, " "); // as one line: commander wraps at 80 columns
   };
@@ -43,7 +43,7 @@ test("the help shows the defaults the commands apply", async () => {
 });
 
 test("an unknown command exits non-zero with a hint", async () => {
-  const cli = spawnCli(["frobnicate"]);
+  const cli = startKlisk(["frobnicate"]);
   expect((await cli.exited).code).not.toBe(0);
   expect(cli.stderr()).toMatch(/unknown command 'frobnicate'/);
 });
@@ -51,7 +51,7 @@ test("an unknown command exits non-zero with a hint", async () => {
 test.each([["servee", "--help"], ["servee", "-h"], ["frobnicate", "dir", "--help"]])(
   "an unknown command is an error whether or not --help follows: klisk %s %s",
   async (...args) => {
-    const cli = spawnCli(args);
+    const cli = startKlisk(args);
     expect((await cli.exited).code).toBe(1);
     expect(cli.stdout()).toBe("");
     expect(cli.stderr()).toMatch(new RegExp(`unknown command '${args[0]}'`));

@@ -3,48 +3,41 @@
  * (dependencies from the local npm cache), then `klisk init`, `klisk check`, `klisk serve` and a streamed
  * chat over SSE against the fake upstream, all through the installed `node_modules/.bin/klisk`.
  */
-import { execFile } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
-import { promisify } from "node:util";
+import { REPO_ROOT, runChild, spawnChild, stopChildren, type Child } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
-import { klisk, listFiles, REPO_ROOT, removeTempDirs, startKlisk, tempDir, type Child } from "./cliHelpers";
+import { freePort } from "../helpers/project";
+import { listFiles, tempDir } from "../helpers/tmp";
 
-const exec = promisify(execFile);
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 
 let fake: FakeOpenAI;
 let installDir: string;
 let packedFiles: string[];
-let bin: string[];
-let server: Child | undefined;
+let bin: string;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();
   const packDir = tempDir("klisk-pack-");
   // `npm pack` ships what is in dist/: `npm test` builds it first (pretest).
-  const { stdout } = await exec(npm, ["pack", "--json", "--pack-destination", packDir], { cwd: REPO_ROOT });
+  const { stdout } = await runChild(npm, ["pack", "--json", "--pack-destination", packDir], { cwd: REPO_ROOT, mustSucceed: true });
   const [info] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
   packedFiles = info.files.map((f) => f.path);
 
   installDir = tempDir("klisk-install-");
   fs.writeFileSync(path.join(installDir, "package.json"), JSON.stringify({ name: "pack-test", private: true }));
   // The dependencies come from ~/.npm (filled by `npm ci`); the network is only asked for what is missing.
-  await exec(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", path.join(packDir, info.filename)], {
+  await runChild(npm, ["install", "--prefer-offline", "--no-audit", "--no-fund", path.join(packDir, info.filename)], {
     cwd: installDir,
+    mustSucceed: true,
   });
-  bin = [path.join(installDir, "node_modules", ".bin", "klisk")];
+  bin = path.join(installDir, "node_modules", ".bin", "klisk");
 }, 180000);
 
-afterAll(async () => {
-  if (server && server.child.exitCode === null) {
-    server.child.kill("SIGTERM");
-    await server.exited;
-  }
-  await fake?.close();
-  removeTempDirs();
-});
+afterEach(stopChildren);
+afterAll(() => fake?.close());
 
 describe("the packed package", () => {
   test("ships dist, bin, templates (dotfiles under safe names) and the UI, and no tests", () => {
@@ -62,13 +55,13 @@ describe("the packed package", () => {
   });
 
   test("the installed binary runs", async () => {
-    const res = await klisk(["--version"], { command: bin, cwd: installDir });
+    const res = await runChild(bin, ["--version"], { cwd: installDir });
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).version);
   });
 
   test("klisk init --no-install scaffolds a project", async () => {
-    const res = await klisk(["init", "my-agent", "--no-install"], { command: bin, cwd: installDir });
+    const res = await runChild(bin, ["init", "my-agent", "--no-install"], { cwd: installDir });
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
     const files = listFiles(path.join(installDir, "my-agent"));
@@ -76,17 +69,16 @@ describe("the packed package", () => {
   });
 
   test("klisk check passes on it", async () => {
-    const res = await klisk(["check", "my-agent"], { command: bin, cwd: installDir, env: { OPENAI_API_KEY: "test" } });
+    const res = await runChild(bin, ["check", "my-agent"], { cwd: installDir, env: { OPENAI_API_KEY: "test" } });
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/Assistant \(default\)\s+gpt-5\.2\s+OpenAI\s+greet/);
   });
 
   test("klisk serve answers a streamed chat that calls the template's tool", async () => {
     const port = await freePort();
-    server = startKlisk(["serve", "my-agent", "--port", String(port), "--host", "127.0.0.1"], {
-      command: bin,
+    const server = spawnChild(bin, ["serve", "my-agent", "--port", String(port), "--host", "127.0.0.1"], {
       cwd: installDir,
-      env: { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0" },
+      env: fakeUpstreamEnv(fake.url),
     });
     const url = `http://127.0.0.1:${port}`;
     await waitForHealth(url, server);
@@ -132,21 +124,10 @@ describe("the packed package", () => {
         console.log(JSON.stringify({ agent: info.agent, attach: typeof router.attachWebSocket, errors: new ModelError("x") instanceof KliskError, deep }));
         process.exit(0);
       })();`;
-    const { stdout } = await exec(process.execPath, ["-e", script], { cwd: installDir, env: { ...process.env, OPENAI_API_KEY: "test", KLISK_LOG_LEVEL: "silent" } });
+    const { stdout } = await runChild(process.execPath, ["-e", script], { cwd: installDir, env: { OPENAI_API_KEY: "test" }, mustSucceed: true });
     expect(JSON.parse(stdout)).toEqual({ agent: "Assistant", attach: "function", errors: true, deep: "ERR_PACKAGE_PATH_NOT_EXPORTED" });
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Polls /health until the server answers; fails early with its output if it exits. */
 async function waitForHealth(url: string, child: Child, timeoutMs = 30000): Promise<void> {

@@ -1,19 +1,18 @@
 /** `klisk run` through the real binary, against the loopback fake OpenAI upstream. */
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
-import { klisk, removeTempDirs, startKlisk, writeFiles } from "./cliHelpers";
+import { klisk, startKlisk } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { writeFiles } from "../helpers/tmp";
 
 let fake: FakeOpenAI;
 let upstream: Record<string, string>;
 
 beforeAll(async () => {
   fake = await startFakeOpenAI();
-  upstream = { OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0" };
+  upstream = fakeUpstreamEnv(fake.url);
 });
 beforeEach(() => fake.reset());
-afterAll(async () => {
-  await fake.close();
-  removeTempDirs();
-});
+afterAll(() => fake.close());
 
 const ENTRY = `
 import { defineAgent, tool, z } from "klisk";

@@ -1,32 +1,26 @@
 /** `klisk serve` as a user runs it: a child process on a temp project, talking to the fake upstream. */
 import net from "node:net";
-import { freePort, json, postChat, spawnCli, useFakeOpenAI, writeProjectDir, type CliProcess } from "../helpers/project";
+import { startKlisk, stopChildren, type Child } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { freePort, json, postChat, useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
+import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 const ENTRY = 'import { defineAgent } from "klisk";\ndefineAgent({ name: "Assistant", model: "gpt-5.2" });\ndefineAgent({ name: "Helper", model: "gpt-4.1" });\n';
-const running: CliProcess[] = [];
 
-function serveCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const cli = spawnCli(["serve", ...args], { env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", ...env } });
-  running.push(cli);
-  return cli;
+function serveCli(args: string[], env: Record<string, string> = {}): Child {
+  return startKlisk(["serve", ...args], { env: { ...fakeUpstreamEnv(fake().url), ...env } });
 }
 
-afterEach(async () => {
-  for (const cli of running.splice(0)) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) {
-      cli.child.kill("SIGKILL");
-      await cli.exited;
-    }
-  }
-});
+afterEach(stopChildren);
 
 const URL_LINE = /URL: (http:\/\/\S+)/;
 
 test("serves a project: prints URL, agents and auth; answers /health and chat; SIGTERM exits 0", async () => {
   const dir = writeProjectDir({ config: "name: demo\n", entry: ENTRY });
   const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
-  const [, url] = await cli.waitForOutput(URL_LINE);
+  const [, url] = await cli.waitFor(URL_LINE);
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   expect(cli.stdout()).toMatch(/demo is running/);
   expect(cli.stdout()).toMatch(/Assistant \(gpt-5\.2\)/);
@@ -44,7 +38,7 @@ test("serves a project: prints URL, agents and auth; answers /health and chat; S
 test("shows localhost for the default host and exits 0 on SIGINT", async () => {
   const dir = writeProjectDir({ entry: ENTRY });
   const cli = serveCli([dir, "--port", "0"]);
-  const [, url] = await cli.waitForOutput(URL_LINE);
+  const [, url] = await cli.waitFor(URL_LINE);
   expect(url).toMatch(/^http:\/\/localhost:\d+$/);
   cli.child.kill("SIGINT");
   expect((await cli.exited).code).toBe(0);
@@ -55,12 +49,12 @@ test("port precedence: --port over PORT (from .env) over server.port", async () 
   const dir = writeProjectDir({ config: `server:\n  port: ${configPort}\n  host: 127.0.0.1\n`, entry: ENTRY, env: `PORT=${envPort}\n` });
 
   const fromEnv = serveCli([dir]);
-  expect((await fromEnv.waitForOutput(URL_LINE))[1]).toBe(`http://127.0.0.1:${envPort}`);
+  expect((await fromEnv.waitFor(URL_LINE))[1]).toBe(`http://127.0.0.1:${envPort}`);
   fromEnv.child.kill("SIGTERM");
   await fromEnv.exited;
 
   const fromFlag = serveCli([dir, "--port", "0"]);
-  const [, url] = await fromFlag.waitForOutput(URL_LINE);
+  const [, url] = await fromFlag.waitFor(URL_LINE);
   expect(url).not.toBe(`http://127.0.0.1:${envPort}`);
   expect(url).not.toBe(`http://127.0.0.1:${configPort}`);
   fromFlag.child.kill("SIGTERM");
@@ -68,13 +62,13 @@ test("port precedence: --port over PORT (from .env) over server.port", async () 
 
   const noEnv = writeProjectDir({ config: `server:\n  port: ${configPort}\n  host: 127.0.0.1\n`, entry: ENTRY });
   const fromConfig = serveCli([noEnv]);
-  expect((await fromConfig.waitForOutput(URL_LINE))[1]).toBe(`http://127.0.0.1:${configPort}`);
+  expect((await fromConfig.waitFor(URL_LINE))[1]).toBe(`http://127.0.0.1:${configPort}`);
 });
 
 test("keys from .env turn auth on and the banner counts them", async () => {
   const dir = writeProjectDir({ entry: ENTRY, env: "KLISK_API_KEY=sk-one,sk-two\n" });
   const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"]);
-  const [, url] = await cli.waitForOutput(URL_LINE);
+  const [, url] = await cli.waitFor(URL_LINE);
   expect(cli.stdout()).toMatch(/Auth: on \(2 keys\)/);
   expect(cli.stdout() + cli.stderr()).not.toMatch(/sk-one|sk-two/);
   expect((await postChat(url, { message: "hi", stream: false })).status).toBe(401);
@@ -83,9 +77,9 @@ test("keys from .env turn auth on and the banner counts them", async () => {
 
 test("project warnings are printed", async () => {
   const dir = writeProjectDir({ config: "nmae: typo\n", entry: ENTRY });
-  // Warnings go through the logger, which spawnCli silences by default.
+  // Warnings go through the logger, which the child environment silences by default.
   const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"], { KLISK_LOG_LEVEL: "warn" });
-  await cli.waitForOutput(URL_LINE);
+  await cli.waitFor(URL_LINE);
   await waitFor(() => /unknown key 'nmae'/.test(cli.stderr()));
 });
 
@@ -145,18 +139,10 @@ test("a port in use exits 1 with the message", async () => {
   }
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test("without a terminal every start-up message on stderr is a JSON log line, warnings included", async () => {
   const dir = writeProjectDir({ config: "name: quiet\nunknwn_key: 1\n", entry: ENTRY });
   const cli = serveCli([dir, "--port", "0", "--host", "127.0.0.1"], { OPENAI_API_KEY: "", KLISK_LOG_LEVEL: "info" });
-  await cli.waitForOutput(URL_LINE);
+  await cli.waitFor(URL_LINE);
   cli.child.kill("SIGTERM");
   await cli.exited;
   const lines = cli.stderr().split("\n").filter((line) => line.trim() !== "");

@@ -1,30 +1,24 @@
 /** `klisk serve` signals and the hardening flags: --shutdown-timeout drains runs, a second signal exits at once, --log-level. */
-import { parseSse, postChat, spawnCli, useFakeOpenAI, writeProjectDir, type CliProcess } from "../helpers/project";
+import { startKlisk, stopChildren, type Child } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { parseSse, postChat, useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
 import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 const ENTRY = 'import { defineAgent } from "klisk";\ndefineAgent({ name: "Assistant", model: "gpt-5.2" });\n';
 const URL_LINE = /URL: (http:\/\/\S+)/;
-const running: CliProcess[] = [];
 
-async function serveCli(args: string[], env: Record<string, string> = {}): Promise<{ cli: CliProcess; url: string }> {
+async function serveCli(args: string[], env: Record<string, string> = {}): Promise<{ cli: Child; url: string }> {
   const dir = writeProjectDir({ entry: ENTRY });
-  const cli = spawnCli(["serve", dir, "--port", "0", "--host", "127.0.0.1", ...args], {
-    env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", ...env },
+  const cli = startKlisk(["serve", dir, "--port", "0", "--host", "127.0.0.1", ...args], {
+    env: { ...fakeUpstreamEnv(fake().url), ...env },
   });
-  running.push(cli);
-  const [, url] = await cli.waitForOutput(URL_LINE);
+  const [, url] = await cli.waitFor(URL_LINE);
   return { cli, url };
 }
 
-afterEach(async () => {
-  for (const cli of running.splice(0)) {
-    if (cli.child.exitCode === null && cli.child.signalCode === null) {
-      cli.child.kill("SIGKILL");
-      await cli.exited;
-    }
-  }
-});
+afterEach(stopChildren);
 
 test("SIGTERM lets a run in progress finish, then exits 0", async () => {
   fake().enqueue({ text: "a slow but complete answer", delayMs: 150 });
@@ -75,8 +69,7 @@ test.each([
   [["--shutdown-timeout", "-1"], /Invalid --shutdown-timeout "-1"/],
 ])("%j exits 1 with a clear error", async (flags, message) => {
   const dir = writeProjectDir({ entry: ENTRY });
-  const cli = spawnCli(["serve", dir, "--port", "0", ...flags]);
-  running.push(cli);
+  const cli = startKlisk(["serve", dir, "--port", "0", ...flags]);
   expect((await cli.exited).code).toBe(1);
   expect(cli.stderr()).toMatch(message);
 });

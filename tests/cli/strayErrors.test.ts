@@ -5,17 +5,15 @@
  */
 import path from "node:path";
 import { isKliskFailure } from "../../src/server/strayErrors";
-import { postChat, spawnCli, useFakeOpenAI, writeProjectDir, type CliProcess } from "../helpers/project";
+import { startKlisk, stopChildren, type Child } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { postChat, useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
 import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
-let cli: CliProcess | undefined;
-afterEach(async () => {
-  if (cli && cli.child.exitCode === null && cli.child.signalCode === null) {
-    cli.child.kill("SIGKILL");
-    await cli.exited;
-  }
-});
+let cli: Child | undefined;
+afterEach(stopChildren);
 
 const ENTRY = `
 import { defineAgent, tool } from "klisk";
@@ -33,10 +31,10 @@ test.each([
   ["a thrown null-prototype object", "nameless", /Error: \[object Object\]|cannot be described/],
 ])("%s: logged at error level with its stack, and the server keeps serving", async (_name, toolName, message) => {
   const dir = writeProjectDir({ config: "name: stray\n", entry: ENTRY });
-  cli = spawnCli(["serve", dir, "--port", "0", "--host", "127.0.0.1"], {
-    env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "info" },
+  cli = startKlisk(["serve", dir, "--port", "0", "--host", "127.0.0.1"], {
+    env: { ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info" },
   });
-  const [, url] = await cli.waitForOutput(/URL: (http:\/\/\S+)/);
+  const [, url] = await cli.waitFor(/URL: (http:\/\/\S+)/);
   // A stream in flight while the tool's error goes off: it must end normally.
   fake().enqueue({ text: "a slow answer", delayMs: 100 });
   const stream = postChat(url, { message: "slow one" }).then((r) => r.text());

@@ -4,18 +4,17 @@
  * a worker that dies is replaced, and SIGTERM to the primary drains both and exits 0.
  */
 import http from "node:http";
-import { spawnCli, useFakeOpenAI, writeProjectDir, type CliProcess } from "../helpers/project";
+import { startKlisk, stopChildren, type Child } from "../helpers/cli";
+import { fakeUpstreamEnv } from "../helpers/env";
+import { useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
+import { waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 const ENTRY = 'import { defineAgent } from "klisk";\ndefineAgent({ name: "Assistant", model: "gpt-5.2" });\n';
-let cli: CliProcess | undefined;
+let cli: Child | undefined;
 
-afterEach(async () => {
-  if (cli && cli.child.exitCode === null && cli.child.signalCode === null) {
-    cli.child.kill("SIGKILL");
-    await cli.exited;
-  }
-});
+afterEach(stopChildren);
 
 interface Reply {
   status: number;
@@ -36,14 +35,6 @@ function request(url: string, agent: http.Agent, method: string, path: string, b
     req.on("error", reject);
     req.end(data);
   });
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Opens connections until one reaches each of `count` distinct workers (none of `exclude`): one agent per worker id. */
@@ -69,10 +60,10 @@ async function agentPerWorker(url: string, count: number, exclude: string[] = []
 test("turns alternate between two workers and the conversation carries on; a dead worker is replaced; SIGTERM drains both", async () => {
   // (the first worker starts alone, then the second: two start-ups in a row)
   const dir = writeProjectDir({ config: "name: scaled\n", entry: ENTRY });
-  cli = spawnCli(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
-    env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_MAX_RETRIES: "0", KLISK_LOG_LEVEL: "info" },
+  cli = startKlisk(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
+    env: { ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info" },
   });
-  const [, url] = await cli.waitForOutput(/URL: (http:\/\/\S+)/);
+  const [, url] = await cli.waitFor(/URL: (http:\/\/\S+)/);
   expect(cli.stdout()).toMatch(/Workers: 2/);
   // One banner for the cluster, not one per worker.
   expect(cli.stdout().match(/is running/g)).toHaveLength(1);
@@ -109,7 +100,7 @@ test("turns alternate between two workers and the conversation carries on; a dea
   for (const agent of agents.values()) agent.destroy();
   process.kill(pids[0], "SIGKILL");
   // Probe once the replacement is up: a connection handed to the dying worker would hang, as for any crash.
-  await until(() => cli!.stderr().split("All workers ready").length === 3, "a replacement worker");
+  await waitFor(() => cli!.stderr().split("All workers ready").length === 3, 15_000, "a replacement worker");
   const [replacement, agent] = [...(await agentPerWorker(url, 1, [first, second]))][0];
   const reply = await request(url, agent, "POST", "/api/chat", { message: "after the crash", stream: false, state });
   expect(JSON.parse(reply.body)).toMatchObject({ response: "Echo: after the crash" });
@@ -123,14 +114,14 @@ test("turns alternate between two workers and the conversation carries on; a dea
 });
 
 test("--workers rejects a bad value", async () => {
-  cli = spawnCli(["serve", writeProjectDir({ entry: ENTRY }), "--workers", "0"]);
+  cli = startKlisk(["serve", writeProjectDir({ entry: ENTRY }), "--workers", "0"]);
   expect((await cli.exited).code).toBe(1);
   expect(cli.stderr()).toMatch(/Invalid --workers "0"/);
 });
 
 test("a project that fails to load is reported once and the primary exits 1 without retrying", async () => {
   const dir = writeProjectDir({ entry: "export const broken = ;\n" });
-  cli = spawnCli(["serve", dir, "--port", "0", "--workers", "3"], { env: { KLISK_LOG_LEVEL: "info" } });
+  cli = startKlisk(["serve", dir, "--port", "0", "--workers", "3"], { env: { KLISK_LOG_LEVEL: "info" } });
   expect((await cli.exited).code).toBe(1);
   expect(cli.stderr().match(/Syntax error/g)).toHaveLength(1);
   expect(cli.stderr()).toMatch(/A worker failed to start; stopping/);
@@ -138,14 +129,14 @@ test("a project that fails to load is reported once and the primary exits 1 with
 
 test("/health says 503 starting until every worker listens, so the first burst is not sent to one worker", async () => {
   const dir = writeProjectDir({ config: "name: starting\n", entry: ENTRY });
-  cli = spawnCli(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
-    env: { OPENAI_BASE_URL: fake().url, OPENAI_API_KEY: "test", KLISK_LOG_LEVEL: "info" },
+  cli = startKlisk(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], {
+    env: { ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info" },
   });
-  const [, url] = await cli.waitForOutput(/URL: (http:\/\/\S+)/);
+  const [, url] = await cli.waitFor(/URL: (http:\/\/\S+)/);
   // The first worker listens (it printed the banner) while the second starts.
   const early = await request(url, new http.Agent(), "GET", "/health");
   expect([early.status, JSON.parse(early.body)]).toEqual([503, { status: "starting" }]);
-  await until(() => cli!.stderr().includes("All workers ready"), "all workers ready");
+  await waitFor(() => cli!.stderr().includes("All workers ready"), 15_000, "all workers ready");
   const agents = await agentPerWorker(url, 2);
   for (const agent of agents.values()) {
     expect((await request(url, agent, "GET", "/health")).status).toBe(200);

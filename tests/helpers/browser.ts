@@ -12,7 +12,7 @@ import type { Project } from "../../src/project/project";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
 import { startServer } from "../../src/server/listen";
 
-export const OUTPUT_DIR = path.resolve(__dirname, "../../test-output");
+const OUTPUT_DIR = path.resolve(__dirname, "../../test-output");
 
 /** $CHROMIUM_PATH, else Debian's /usr/bin/chromium, else `chromium` on the PATH (what .ci/run checks). */
 function findChromium(): string {
@@ -23,7 +23,7 @@ function findChromium(): string {
   return found;
 }
 
-export async function launchBrowser(): Promise<Browser> {
+async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
     executablePath: findChromium(),
     args: [

@@ -1,6 +1,6 @@
 /**
- * Test helpers for the server and CLI: temp project directories, hand-built projects, a real listening
- * server on a free port, the fake upstream wired through env, and small SSE / WebSocket clients.
+ * Test helpers for the server: hand-built projects, a real listening server on a free port, the fake
+ * upstream wired through env, and small SSE / WebSocket clients.
  */
 import path from "node:path";
 import WebSocket from "ws";
@@ -8,31 +8,9 @@ import { loadConfig } from "../../src/project/config";
 import type { Project } from "../../src/project/project";
 import { defineAgent, resetRegistry, type AgentOptions } from "../../src/sdk/agent";
 import { startServer, type RunningServer } from "../../src/server/listen";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
+import { fakeUpstreamEnv } from "./env";
 import { startFakeOpenAI, type FakeOpenAI } from "./fakeOpenAI";
-
-export interface ProjectFiles {
-  /** klisk.config.yaml text. */
-  config?: string;
-  /** src/main.ts text (or the file named by `entryPath`). */
-  entry?: string;
-  entryPath?: string;
-  /** .env text. */
-  env?: string;
-  /** Any other files, by relative path. */
-  files?: Record<string, string>;
-}
-
-/** Writes a project into a fresh temp directory and returns its path (removed by `cleanupTempDirs`). */
-export function writeProjectDir(files: ProjectFiles = {}): string {
-  const all: Record<string, string> = { ...files.files };
-  if (files.config !== undefined) all["klisk.config.yaml"] = files.config;
-  if (files.entry !== undefined) all[files.entryPath ?? "src/main.ts"] = files.entry;
-  if (files.env !== undefined) all[".env"] = files.env;
-  return tmpProject(all);
-}
-
-export const cleanupTempDirs = removeTmpProjects;
+import { writeProjectDir } from "./tmp";
 
 /** A project built in-process: agents via defineAgent (after resetRegistry), config from YAML text. */
 export function makeProject(agents: AgentOptions[], configYaml = ""): Project {
@@ -66,10 +44,7 @@ export function useFakeOpenAI(options: FakeEnvOptions = {}): () => FakeOpenAI {
   const saved = { ...process.env };
   beforeAll(async () => {
     fake = await startFakeOpenAI();
-    process.env.OPENAI_BASE_URL = fake.url;
-    process.env.OPENAI_API_KEY = "test";
-    process.env.KLISK_MAX_RETRIES = "0";
-    process.env.KLISK_LOG_LEVEL = "silent";
+    Object.assign(process.env, fakeUpstreamEnv(fake.url), { KLISK_LOG_LEVEL: "silent" });
     for (const name of KEY_VARS) delete process.env[name];
     for (const preset of options.presets ?? []) {
       process.env[`${preset}_BASE_URL`] = fake.url;
@@ -84,7 +59,6 @@ export function useFakeOpenAI(options: FakeEnvOptions = {}): () => FakeOpenAI {
   afterAll(async () => {
     process.env = saved;
     await fake?.close();
-    cleanupTempDirs();
   });
   return () => {
     if (!fake) throw new Error("useFakeOpenAI(): the fake starts in beforeAll");
@@ -212,61 +186,4 @@ export async function freePort(): Promise<number> {
   const { port } = probe.address() as import("node:net").AddressInfo;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
-}
-
-export interface CliProcess {
-  child: import("node:child_process").ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves with the first match of `pattern` in stdout (rejects if the process exits first). */
-  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const BIN = path.resolve(__dirname, "../../bin/klisk.js");
-
-/**
- * Spawns `node bin/klisk.js ...args` (needs `npm run build`). The child gets the fake upstream's env,
- * no colour, and none of the caller's KLISK_* / PORT / HOST settings unless passed in `env`.
- */
-export function spawnCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): CliProcess {
-  const { spawn } = require("node:child_process") as typeof import("node:child_process");
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(KLISK_API_KEY|KLISK_CHAT_KEY|KLISK_WIDGET_KEY|PORT|HOST)$/.test(key)) env[key] = value;
-  }
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: options.cwd ?? process.cwd(),
-    env: { ...env, NO_COLOR: "1", FORCE_COLOR: "0", KLISK_LOG_LEVEL: "silent", ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d) => (stdout += d));
-  child.stderr!.on("data", (d) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => resolve({ code, signal })),
-  );
-  let hasExited = false;
-  void exited.then(() => (hasExited = true));
-  return {
-    child,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitForOutput(pattern, timeoutMs = 25000) {
-      return new Promise((resolve, reject) => {
-        const start = Date.now();
-        const poll = () => {
-          const match = stdout.match(pattern);
-          if (match) return resolve(match);
-          if (hasExited || Date.now() - start > timeoutMs) {
-            return reject(new Error(`No ${pattern} in output.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
-          }
-          setTimeout(poll, 20);
-        };
-        poll();
-      });
-    },
-  };
 }

@@ -4,9 +4,7 @@ import { ConfigError, UserError } from "../../src/errors";
 import { loadProject } from "../../src/project/load";
 import { resetRegistry, type AgentOptions } from "../../src/sdk/agent";
 import { checkAgentModels } from "../../src/project/modelCheck";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
-
-afterAll(removeTmpProjects);
+import { writeFiles } from "../helpers/tmp";
 
 function agents(...defs: AgentOptions[]) {
   resetRegistry();
@@ -71,12 +69,12 @@ describe("loadProject runs the checks", () => {
   const entry = (body: string) => ({ "src/main.ts": `import { defineAgent } from "klisk";\n${body}\n` });
 
   test("an unknown provider fails the load", async () => {
-    const dir = tmpProject(entry(`defineAgent({ name: "A", model: "nope/m" });`));
+    const dir = writeFiles(entry(`defineAgent({ name: "A", model: "nope/m" });`));
     await expect(loadProject(dir)).rejects.toThrow(/Agent 'A': Unknown model provider 'nope'.*Known providers: openai, anthropic/);
   });
 
   test("a custom provider from klisk.config.yaml is known; unsupported settings become warnings", async () => {
-    const dir = tmpProject({
+    const dir = writeFiles({
       ...entry(`defineAgent({ name: "A", model: "mine/m", modelSettings: { reasoningSummary: "auto" } });`),
       "klisk.config.yaml": "providers:\n  mine:\n    base_url: http://localhost:9/v1\n",
     });
@@ -85,7 +83,7 @@ describe("loadProject runs the checks", () => {
   });
 
   test("hosted tools on a Chat model fail the load", async () => {
-    const dir = tmpProject(entry(`defineAgent({ name: "A", model: "mistral/mistral-large-latest", builtinTools: ["image_generation"] });`));
+    const dir = writeFiles(entry(`defineAgent({ name: "A", model: "mistral/mistral-large-latest", builtinTools: ["image_generation"] });`));
     await expect(loadProject(dir)).rejects.toThrow(/builtinTools \(image_generation\) need an OpenAI Responses model/);
   });
 });

@@ -1,13 +1,11 @@
 import path from "node:path";
 import { ConfigError } from "../../src/errors";
 import { editDistance, loadConfig } from "../../src/project/config";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
-
-afterAll(removeTmpProjects);
+import { writeFiles } from "../helpers/tmp";
 
 /** Loads a klisk.config.yaml with the given text and returns the thrown error (or fails). */
 function configError(yaml: string): ConfigError {
-  const dir = tmpProject({ "klisk.config.yaml": yaml });
+  const dir = writeFiles({ "klisk.config.yaml": yaml });
   try {
     loadConfig(dir);
   } catch (err) {
@@ -19,7 +17,7 @@ function configError(yaml: string): ConfigError {
 
 describe("loadConfig defaults", () => {
   test("no config file: all defaults, name is the directory name", () => {
-    const dir = tmpProject();
+    const dir = writeFiles();
     const { config, file, warnings } = loadConfig(dir);
     expect(file).toBeNull();
     expect(warnings).toEqual([]);
@@ -41,7 +39,7 @@ describe("loadConfig defaults", () => {
 
   test("an empty file, or one with empty sections, means defaults", () => {
     for (const yaml of ["", "# only a comment\n", "server:\ndeploy:\n  chat:\n"]) {
-      const dir = tmpProject({ "klisk.config.yaml": yaml });
+      const dir = writeFiles({ "klisk.config.yaml": yaml });
       const { config, file, warnings } = loadConfig(dir);
       expect(file).toBe(path.join(dir, "klisk.config.yaml"));
       expect(warnings).toEqual([]);
@@ -51,7 +49,7 @@ describe("loadConfig defaults", () => {
   });
 
   test("the resolved config is deeply frozen", () => {
-    const { config } = loadConfig(tmpProject());
+    const { config } = loadConfig(writeFiles());
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.deploy.widget)).toBe(true);
     expect(Object.isFrozen(config.deploy.api.cors_origins)).toBe(true);
@@ -60,7 +58,7 @@ describe("loadConfig defaults", () => {
 });
 
 test("a full config (Python klisk deploy blocks, providers, limits) loads as written", () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "klisk.config.yaml": `
 name: support-bot
 entry: agents/main.mjs
@@ -167,7 +165,7 @@ test("an alias bomb is a ConfigError naming the file, not yaml's ReferenceError"
 
 describe("unknown keys are warnings with a suggestion", () => {
   test("at every level of the schema, including inside a provider", () => {
-    const dir = tmpProject({
+    const dir = writeFiles({
       "klisk.config.yaml": [
         "server:", "  prot: 8080", "deploy:", "  widget:", "    colour: red",
         "providers:", "  x:", "    base_url: http://x", "    apikey_env: K", "totally_unrelated: 1", "",
@@ -184,7 +182,7 @@ describe("unknown keys are warnings with a suggestion", () => {
   });
 
   test("the Python klisk's studio/api keys load with a warning, not an error", () => {
-    const dir = tmpProject({ "klisk.config.yaml": "studio:\n  port: 3000\napi:\n  port: 8321\n" });
+    const dir = writeFiles({ "klisk.config.yaml": "studio:\n  port: 3000\napi:\n  port: 8321\n" });
     const { warnings } = loadConfig(dir);
     expect(warnings).toHaveLength(2);
     expect(warnings[1]).toMatch(/'api' is a Python klisk setting and is ignored \(set the port with 'server.port'\)/);
@@ -198,7 +196,7 @@ describe("unknown keys are warnings with a suggestion", () => {
 });
 
 test("hardening limits and server.trust_proxy load as written", () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "klisk.config.yaml": "server:\n  trust_proxy: loopback\nlimits:\n  max_state_kb: 64\n  ws_max_payload_mb: 2\n  sse_heartbeat_s: 5\n  rate_limit:\n    window_s: 60\n    max: 100\n",
   });
   const { config, warnings } = loadConfig(dir);

@@ -1,16 +1,15 @@
 import { loadEnv } from "../../src/project/env";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
+import { writeFiles } from "../helpers/tmp";
 
 const KEYS = ["KLISK_TEST_FROM_FILE", "KLISK_TEST_ALREADY_SET", "KLISK_TEST_QUOTED"];
 
 afterEach(() => {
   for (const key of KEYS) delete process.env[key];
 });
-afterAll(removeTmpProjects);
 
 test("loads .env without overriding variables that are already set", () => {
   process.env.KLISK_TEST_ALREADY_SET = "from-shell";
-  const dir = tmpProject({
+  const dir = writeFiles({
     ".env": "KLISK_TEST_FROM_FILE=from-file\nKLISK_TEST_ALREADY_SET=from-file\nKLISK_TEST_QUOTED=\"a b # c\"\n",
   });
   const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
@@ -26,5 +25,5 @@ test("loads .env without overriding variables that are already set", () => {
 });
 
 test("a missing .env is fine", () => {
-  expect(loadEnv(tmpProject())).toEqual([]);
+  expect(loadEnv(writeFiles())).toEqual([]);
 });

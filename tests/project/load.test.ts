@@ -1,9 +1,7 @@
 import path from "node:path";
 import { loadProject } from "../../src/project/load";
 import type { ToolContext } from "../../src/sdk/tool";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
-
-afterAll(removeTmpProjects);
+import { writeFiles } from "../helpers/tmp";
 
 const ctx: ToolContext = { signal: new AbortController().signal, agentName: "Assistant", callId: "call_1", log: () => undefined };
 
@@ -24,7 +22,7 @@ defineAgent({ name: "Billing", model: "anthropic/claude-sonnet-4-5" });
 `;
 
 test("a TypeScript ESM entry: agents in definition order, tools usable, frozen project", async () => {
-  const dir = tmpProject({ "src/main.ts": TS_ENTRY, "klisk.config.yaml": "name: demo\nserver:\n  prot: 1\n" });
+  const dir = writeFiles({ "src/main.ts": TS_ENTRY, "klisk.config.yaml": "name: demo\nserver:\n  prot: 1\n" });
   const project = await loadProject(dir);
 
   expect(project.name).toBe("demo");
@@ -45,7 +43,7 @@ test("a TypeScript ESM entry: agents in definition order, tools usable, frozen p
 });
 
 test("a CommonJS .js entry with require('klisk'), chosen by the entry option", async () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "agent.js": `const { defineAgent, tool, z } = require("klisk");
 const echo = tool({ name: "echo", parameters: z.object({ text: z.string() }), execute: ({ text }) => text });
 module.exports = { bot: defineAgent({ name: "Echo", model: "openrouter/x", tools: [echo] }) };
@@ -58,7 +56,7 @@ module.exports = { bot: defineAgent({ name: "Echo", model: "openrouter/x", tools
 });
 
 test("an .mjs entry, set in klisk.config.yaml, that imports zod directly", async () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "klisk.config.yaml": "entry: app/main.mjs\n",
     "app/main.mjs": `import { defineAgent, tool } from "klisk";
 import { z } from "zod";
@@ -72,7 +70,7 @@ export default defineAgent({ name: "Mjs", tools: [t] });
 });
 
 test("an entry that imports the project's other files", async () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "src/main.ts": `import { defineAgent } from "klisk";\nimport { weather } from "./tools/weather";\ndefineAgent({ name: "W", tools: [weather] });\n`,
     "src/tools/weather.ts": `import { tool, z } from "klisk";\nexport const weather = tool({ name: "weather", parameters: z.object({ city: z.string() }), execute: ({ city }) => "Sunny in " + city });\n`,
   });
@@ -81,7 +79,7 @@ test("an entry that imports the project's other files", async () => {
 });
 
 test("loading the same directory twice re-executes the entry and gives fresh agents", async () => {
-  const dir = tmpProject({ "src/main.ts": TS_ENTRY });
+  const dir = writeFiles({ "src/main.ts": TS_ENTRY });
   const first = await loadProject(dir);
   const second = await loadProject(dir);
   expect(second.agents.map((a) => a.name)).toEqual(["Assistant", "Billing"]); // no duplicate-name error
@@ -97,17 +95,17 @@ describe("warnings", () => {
 
   test("OPENAI_API_KEY missing is a warning for OpenAI models only", async () => {
     delete process.env.OPENAI_API_KEY;
-    const dir = tmpProject({ "src/main.ts": TS_ENTRY });
+    const dir = writeFiles({ "src/main.ts": TS_ENTRY });
     const project = await loadProject(dir);
     expect(project.warnings).toEqual([expect.stringMatching(/^OPENAI_API_KEY is not set: agent 'Assistant' uses an OpenAI model/)]);
 
-    const other = tmpProject({ "src/main.ts": `import { defineAgent } from "klisk";\ndefineAgent({ name: "C", model: "anthropic/claude" });\n` });
+    const other = writeFiles({ "src/main.ts": `import { defineAgent } from "klisk";\ndefineAgent({ name: "C", model: "anthropic/claude" });\n` });
     expect((await loadProject(other)).warnings).toEqual([]);
   });
 
   test("a key from the project's .env counts (and an already-set variable wins over .env)", async () => {
     process.env.OPENAI_API_KEY = "from-shell";
-    const dir = tmpProject({ "src/main.ts": TS_ENTRY, ".env": "OPENAI_API_KEY=from-file\n" });
+    const dir = writeFiles({ "src/main.ts": TS_ENTRY, ".env": "OPENAI_API_KEY=from-file\n" });
     expect((await loadProject(dir)).warnings).toEqual([]);
     expect(process.env.OPENAI_API_KEY).toBe("from-shell");
 
@@ -118,7 +116,7 @@ describe("warnings", () => {
 });
 
 test("an .mts entry with top-level await", async () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "src/main.mts": `import { defineAgent } from "klisk";\nconst model = await Promise.resolve("openai/gpt-5.2");\nexport const a = defineAgent({ name: "Async", model });\n`,
   });
   const project = await loadProject(dir, { entry: "src/main.mts" });

@@ -1,13 +1,11 @@
 import path from "node:path";
 import { ConfigError } from "../../src/errors";
 import { loadProject } from "../../src/project/load";
-import { removeTmpProjects, tmpProject } from "../fixtures/tmpProject";
-
-afterAll(removeTmpProjects);
+import { writeFiles } from "../helpers/tmp";
 
 /** Loads a project made of `files` and returns the ConfigError it must fail with. */
 async function loadError(files: Record<string, string>, entry?: string): Promise<ConfigError> {
-  const dir = tmpProject(files);
+  const dir = writeFiles(files);
   const err = await loadProject(dir, entry ? { entry } : {}).then(
     () => { throw new Error("expected loadProject to fail"); },
     (e: unknown) => e,
@@ -26,7 +24,7 @@ function expectNoInternals(message: string): void {
 const HEADER = `import { defineAgent, tool, z } from "klisk";\n`;
 
 test("a missing entry file says where it looked and what to set", async () => {
-  const dir = tmpProject({});
+  const dir = writeFiles({});
   await expect(loadProject(dir)).rejects.toThrow(
     new ConfigError(`Entry file src/main.ts not found in ${dir} (set 'entry' in klisk.config.yaml)`),
   );
@@ -38,7 +36,7 @@ test("an entry that is not JavaScript or TypeScript (a Python klisk config) is n
 });
 
 test("an entry given without extension is found like an import would", async () => {
-  const dir = tmpProject({ "src/bot.mts": `${HEADER}defineAgent({ name: "Bot" });\n` });
+  const dir = writeFiles({ "src/bot.mts": `${HEADER}defineAgent({ name: "Bot" });\n` });
   const project = await loadProject(dir, { entry: "src/bot" });
   expect(project.entryFile).toBe(path.join(dir, "src", "bot.mts"));
 });
@@ -109,7 +107,7 @@ test("a hand-off to an agent that does not exist lists the known agents", async 
 });
 
 test("exported agents are deduplicated by identity (module.exports = agent, re-exports)", async () => {
-  const dir = tmpProject({
+  const dir = writeFiles({
     "main.cjs": `const { defineAgent } = require("klisk");\nconst a = defineAgent({ name: "A" });\nmodule.exports = a;\n`,
     "src/main.ts": `${HEADER}import { b } from "./b";\nexport { b };\nexport const again = b;\nexport default defineAgent({ name: "C" });\n`,
     "src/b.ts": `${HEADER}export const b = defineAgent({ name: "B" });\n`,

@@ -1,8 +1,7 @@
 /** A key defineAgent() or tool() does not know is a warning naming the agent or tool and the closest known key; `klisk check` fails on it. */
 import { loadProject } from "../../src/project/load";
-import { klisk, removeTempDirs, writeFiles } from "../cli/cliHelpers";
-
-afterAll(removeTempDirs);
+import { klisk } from "../helpers/cli";
+import { writeFiles } from "../helpers/tmp";
 
 const ENTRY = `
 import { defineAgent, tool } from "klisk";

@@ -10,7 +10,8 @@ import { createKliskRouter, type KliskRouter } from "../../src/express";
 import { ConfigError } from "../../src/errors";
 import { loadProject } from "../../src/project/load";
 import { startServer } from "../../src/server/listen";
-import { json, makeProject, openWs, parseSse, postChat, useFakeOpenAI, writeProjectDir } from "../helpers/project";
+import { json, makeProject, openWs, parseSse, postChat, useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
 
 useFakeOpenAI();
 

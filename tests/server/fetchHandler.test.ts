@@ -7,7 +7,8 @@ import zlib from "node:zlib";
 import { configureLogger } from "../../src/log";
 import { createFetchHandler, type FetchHandler } from "../../src/fetch";
 import { loadApiKeys } from "../../src/server/auth";
-import { json, makeProject, parseSse, serve, useFakeOpenAI, writeProjectDir } from "../helpers/project";
+import { json, makeProject, parseSse, serve, useFakeOpenAI } from "../helpers/project";
+import { writeProjectDir } from "../helpers/tmp";
 import { bodyReader, waitFor } from "../helpers/wait";
 
 const fake = useFakeOpenAI();

@@ -1,13 +1,13 @@
 /// <reference lib="dom" />
 /** The chat page at / in headless Chromium, against the real server and the fake upstream. */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { tool, z } from "../../src/index";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
 import { newContext, screenshotPath, startChatServer, type ChatServer, useBrowser } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
+import { tempDir } from "../helpers/tmp";
 import type { AgentOptions } from "../../src/sdk/agent";
 
 const fake = useFakeOpenAI();
@@ -314,7 +314,7 @@ test("with auth on: asks for the key, a wrong key is cleared and asked again, th
 
 test("attachments: a too-large or unsupported file shows why; an accepted image is sent", async () => {
   const page = await openChat();
-  const big = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "klisk-ui-")), "big.png");
+  const big = path.join(tempDir("klisk-ui-"), "big.png");
   fs.writeFileSync(big, "");
   fs.truncateSync(big, 21 * 1024 * 1024); // sparse: 21 MB on paper, nothing on disk
 

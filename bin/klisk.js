@@ -2,6 +2,8 @@
 "use strict";
 // First, before anything requires zod: its ~60 unused locales then load on demand (bin/zodLocales.js).
 require("./zodLocales.js").deferZodLocales();
+// And before Express loads: its body and extended-query parsers, which klisk does not use, load on first use.
+require("./deferExpressParsers.js").deferExpressParsers();
 let cli;
 try {
   cli = require("../dist/cli/main.js");

@@ -26,6 +26,8 @@ export interface ServeOptions {
   /** Raw --workers value: under it this process is one worker of a cluster (see server/cluster.ts). */
   workers?: string;
   stdout?: NodeJS.WriteStream;
+  /** Called once the server listens, before the banner is printed and a cluster primary is told. */
+  onListening?: (running: RunningServer) => void;
 }
 
 /** The flags of `klisk serve`, as commander parses them (they are declared in main.ts). */
@@ -39,19 +41,25 @@ export interface ServeFlags {
 
 /** What `klisk serve [dir]` runs. */
 export async function serveCommand(dir: string, opts: ServeFlags): Promise<void> {
-  let running: RunningServer;
   try {
     const workers = workerCount(opts.workers);
     // The primary only supervises: each worker runs this same command and serves (cluster.isWorker).
     if (workers > 1 && cluster.isPrimary) process.exit(await runPrimary(workers));
-    running = await serve({ cwd: process.cwd(), dir, ...opts });
+    await serve({
+      cwd: process.cwd(),
+      dir,
+      ...opts,
+      // Before the banner: whoever acts on it (a test, a process manager) may signal at once.
+      onListening: (running) => {
+        const stop = stopOnSignals(running);
+        // A tool's stray rejection must not end every stream in flight; a failure of klisk itself drains, exit 1.
+        keepServingOnStrayErrors(() => stop("an uncaught error in klisk itself", 1));
+      },
+    });
   } catch (err) {
     // Exit now: a half-loaded entry file may have left timers or sockets that would keep us alive.
     process.exit(reportError(err));
   }
-  const stop = stopOnSignals(running);
-  // A tool's stray rejection must not end every stream in flight; a failure of klisk itself drains, exit 1.
-  keepServingOnStrayErrors(() => stop("an uncaught error in klisk itself", 1));
 }
 
 /** Loads the project and starts the server. Throws ConfigError / KliskError (port in use) for the CLI to report. */
@@ -80,6 +88,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   for (const warning of project.warnings) log.warn({}, warning);
   const worker = cluster.isWorker ? cluster.worker : undefined;
   const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id, starting: worker !== undefined });
+  options.onListening?.(running);
   // One banner per cluster (its first worker), not one per process.
   if (!worker || worker.id === 1) printBanner(project, running, out, workerCount(options.workers));
   if (worker) {

@@ -47,18 +47,19 @@ export interface Child {
   output(): string;
   /** Resolves with the first match of `pattern` in stdout, else in stderr; rejects once the output has ended or on timeout, with the output so far. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** The process has exited (its output may still be arriving). */
+  /** The process has exited and its output has ended (so stdout() and stderr() are complete). */
   exited: Promise<Exit>;
   /** The process has exited and its output has ended. */
   closed: Promise<Result>;
 }
 
-const started: Array<{ cli: Child; detached: boolean }> = [];
+/** `exit` resolves on the exit event alone: a killed process group may leave a grandchild holding the pipes. */
+const started: Array<{ cli: Child; detached: boolean; exit: Promise<unknown> }> = [];
 
 /** Kills (SIGKILL) every child this test file started that is still running, and waits for them to exit. */
 export async function stopChildren(): Promise<void> {
   await Promise.all(
-    started.splice(0).map(async ({ cli, detached }) => {
+    started.splice(0).map(async ({ cli, detached, exit }) => {
       const { child } = cli;
       if (detached && child.pid !== undefined) {
         try {
@@ -69,7 +70,7 @@ export async function stopChildren(): Promise<void> {
       } else if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGKILL");
       }
-      await cli.exited;
+      await exit;
     }),
   );
 }
@@ -91,7 +92,7 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
   child.stdout.on("data", (d: Buffer) => ((stdout += d.toString()), (output += d.toString()), notify()));
   child.stderr.on("data", (d: Buffer) => ((stderr += d.toString()), (output += d.toString()), notify()));
   child.stdin.on("error", () => {}); // EPIPE when the child exits without reading its input
-  const exited = new Promise<Exit>((resolve) => {
+  const exit = new Promise<Exit>((resolve) => {
     child.on("exit", (code, signal) => resolve({ code, signal }));
     child.on("error", (err) => {
       // It never started (e.g. ENOENT): no exit event will come.
@@ -130,8 +131,9 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
       check();
     });
 
+  const exited = closed.then(({ code, signal }) => ({ code, signal }));
   const cli: Child = { child, stdout: () => stdout, stderr: () => stderr, output: () => output, waitFor, exited, closed };
-  started.push({ cli, detached: options.detached === true });
+  started.push({ cli, detached: options.detached === true, exit });
   return cli;
 }
 

@@ -38,6 +38,21 @@ test("multi-line data is joined with newlines; [DONE] ends the stream", async ()
   expect(await collect(callAnswering('data: {"a":1}\n\ndata: [DONE]\n\ndata: {"ignored":true}\n\n'))).toEqual([{ a: 1 }]);
 });
 
+test("messages named by an ignored `event:` are dropped unparsed, across chunk boundaries; others, named or not, come through", async () => {
+  const ignored = new Set(["response.in_progress"]);
+  const parser = new SseParser(ignored);
+  expect(parser.push('event: response.in_progress\ndata: {not json\n\nevent: response.created\ndata: {"a":1}\n\n')).toEqual(['{"a":1}']);
+  expect(parser.push("event:response.in_pro")).toEqual([]);
+  expect(parser.push('gress\ndata: {"big":\ndata: "x"}\n\ndata: {"b":2}\n\n')).toEqual(['{"b":2}']);
+  const body = 'event: response.in_progress\ndata: {broken\n\nevent: response.output_text.delta\ndata: {"delta":"hi"}\n\n';
+  const call = callAnswering(body);
+  const out: unknown[] = [];
+  for await (const event of jsonEvents(call, "Test", undefined, ignored)) out.push(event);
+  expect(out).toEqual([{ delta: "hi" }]);
+  // Without the set, the same body fails on the malformed data it no longer skips.
+  await expect(collect(callAnswering(body))).rejects.toThrow(SyntaxError);
+});
+
 test("a message cut off by the end of the body is dropped", async () => {
   expect(await collect(callAnswering('data: {"a":1}\n\ndata: {"b":'))).toEqual([{ a: 1 }]);
 });

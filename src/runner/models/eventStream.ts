@@ -1,3 +1,5 @@
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 /**
  * Reads a streamed SDK call's raw body as JSON events. The SDK still builds the request, retries, and turns
  * HTTP errors into APIErrors; only the body is parsed here. Why not the SDK's own Stream: for every event it
@@ -21,23 +23,59 @@ export interface RawResponseCall {
  * for one) comes out as the single event `asEvent` makes of it, and a server that streams whatever it was
  * asked is still read as a stream.
  */
-export async function* jsonEvents(call: RawResponseCall, provider: string, asEvent: (answer: any) => any = (a) => a): AsyncGenerator<any> {
+export async function* jsonEvents(
+  call: RawResponseCall,
+  provider: string,
+  asEvent: (answer: any) => any = (a) => a,
+  ignored: ReadonlySet<string> = NO_NAMES,
+): AsyncGenerator<any> {
+  for await (const batch of jsonEventBatches(call, provider, asEvent, ignored)) yield* batch;
+}
+
+/**
+ * jsonEvents, as the events of each network chunk together: a reader that loops over a batch spends one
+ * async step per chunk rather than one per event (a provider often sends dozens of events in a chunk).
+ * Events before a failure in the same chunk (malformed data, an error payload, `[DONE]`) still come out
+ * first, as one batch, and then it throws or ends.
+ *
+ * `ignored`: event names (the `event:` field) whose data is not needed: never parsed, so they cost nothing.
+ */
+export async function* jsonEventBatches(
+  call: RawResponseCall,
+  provider: string,
+  asEvent: (answer: any) => any = (a) => a,
+  ignored: ReadonlySet<string> = NO_NAMES,
+): AsyncGenerator<any[]> {
   const response = await call.asResponse();
   const contentType = response.headers.get("content-type") ?? "";
   if (contentType.includes("application/json")) {
-    yield asEvent(await response.json());
+    yield [asEvent(await response.json())];
     return;
   }
   if (!response.body) throw new ModelError(`${provider} answered a streamed request without a body`);
   const decoder = new TextDecoder();
-  const parser = new SseParser();
+  const parser = new SseParser(ignored);
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    const batch: any[] = [];
+    let ended = false;
+    let failure: unknown;
     for (const data of parser.push(decoder.decode(chunk, { stream: true }))) {
-      if (data.startsWith("[DONE]")) return;
-      const event = JSON.parse(data);
-      if (event?.error) throw new ModelError(`${provider} stream error: ${event.error.message ?? JSON.stringify(event.error)}`);
-      yield event;
+      if (data.startsWith("[DONE]")) {
+        ended = true;
+        break;
+      }
+      try {
+        const event = JSON.parse(data);
+        if (event?.error) throw new ModelError(`${provider} stream error: ${event.error.message ?? JSON.stringify(event.error)}`);
+        batch.push(event);
+      } catch (err) {
+        failure = err;
+        break;
+      }
     }
+    if (batch.length > 0) yield batch;
+    if (failure !== undefined) throw failure;
+    if (ended) return;
   }
 }
 
@@ -54,6 +92,11 @@ export class SseParser {
   /** The start of a line whose end has not arrived yet, in pieces. */
   private partial: string[] = [];
   private data: string | undefined;
+  /** The current message's `event:` field is one of `ignored`: its data is dropped. */
+  private skipping = false;
+
+  /** `ignored`: event names whose messages are dropped (the Responses API names every event). */
+  constructor(private readonly ignored: ReadonlySet<string> = NO_NAMES) {}
 
   /** Feeds decoded text; returns the data of every message it completed. */
   push(text: string): string[] {
@@ -68,8 +111,13 @@ export class SseParser {
       }
       if (line.charCodeAt(line.length - 1) === 13 /* \r */) line = line.slice(0, -1);
       if (line === "") {
-        if (this.data !== undefined) messages.push(this.data);
+        if (this.data !== undefined && !this.skipping) messages.push(this.data);
         this.data = undefined;
+        this.skipping = false;
+      } else if (line.startsWith("event:")) {
+        this.skipping = this.ignored.size > 0 && this.ignored.has(line.slice(line.charCodeAt(6) === 32 /* space */ ? 7 : 6));
+      } else if (this.skipping) {
+        // the data of an ignored event is not kept
       } else if (line.startsWith("data:")) {
         const value = line.slice(line.charCodeAt(5) === 32 /* space */ ? 6 : 5);
         this.data = this.data === undefined ? value : `${this.data}\n${value}`;

@@ -64,12 +64,21 @@ export function resolveModel(model: string, providers: ProvidersConfig = {}, ups
     provider: inner.provider,
     name: inner.name,
     api: inner.api,
-    async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
-      try {
-        yield* inner.stream(request);
-      } catch (err) {
+    // A plain iterator rather than `yield*` in another async generator: one promise per event, not a
+    // generator hop (each token passes through here).
+    stream(request: ModelRequest): AsyncIterable<ModelEvent> {
+      const translate = (err: unknown): never => {
         throw translateError(err, target, request.signal);
-      }
+      };
+      return {
+        [Symbol.asyncIterator]: () => {
+          const events = inner.stream(request)[Symbol.asyncIterator]();
+          return {
+            next: () => events.next().then(undefined, translate),
+            return: (value?: unknown) => (events.return ? events.return(value).then(undefined, translate) : Promise.resolve({ done: true as const, value: undefined })),
+          };
+        },
+      };
     },
   };
 }

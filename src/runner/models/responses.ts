@@ -1,9 +1,26 @@
 /** OpenAI Responses API adapter: a streamed `responses.create` call → ModelEvents. */
 import type OpenAI from "openai";
 import { ModelError } from "../../errors";
-import { jsonEvents, type RawResponseCall } from "./eventStream";
+import { jsonEventBatches, type RawResponseCall } from "./eventStream";
 import type { Model, ModelEvent, ModelRequest } from "./model";
 import { hostedToolEvent, hostedToolIncludes, isHostedToolItem } from "./hostedTools";
+
+/**
+ * Stream events the switch below has no case for, by their `event:` name (the API names each event after
+ * its `type`): never JSON-parsed. `response.in_progress` alone repeats the whole response object.
+ */
+const IGNORED_EVENTS: ReadonlySet<string> = new Set([
+  "response.queued",
+  "response.in_progress",
+  "response.output_item.added",
+  "response.content_part.added",
+  "response.content_part.done",
+  "response.function_call_arguments.delta",
+  "response.function_call_arguments.done",
+  "response.reasoning_summary_part.added",
+  "response.reasoning_summary_part.done",
+  "response.output_text.annotation.added",
+]);
 
 /** Reasoning models only accept (and only send summaries with) a `reasoning` block. */
 const REASONING_MODEL = /^(o\d|gpt-5|codex)/i;
@@ -17,7 +34,7 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
       const body = buildBody(name, request);
       // JSON mode needs no deltas: it asks for one plain answer, read as the event that would end a stream.
       const call = client.responses.create(request.stream === false ? { ...body, stream: false } : (body as any), { signal: request.signal });
-      const stream = jsonEvents(call as unknown as RawResponseCall, provider, finalEvent);
+      const batches = jsonEventBatches(call as unknown as RawResponseCall, provider, finalEvent, IGNORED_EVENTS);
       // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
       const emitted = new Set<string>();
       const fromItem = (item: any): ModelEvent | undefined => {
@@ -33,59 +50,62 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
       // Parts that streamed deltas; a server that only sends the `.done` event still gets its text through.
       const streamedParts = new Set<string>();
       const partKey = (e: any) => `${e.item_id}:${e.content_index ?? e.summary_index ?? 0}`;
-      for await (const event of stream) {
-        switch (event.type) {
-          case "response.created":
-            responseId = event.response?.id;
-            break;
-          case "response.output_text.delta":
-            streamedParts.add(partKey(event));
-            text += event.delta;
-            yield { type: "text_delta", delta: event.delta };
-            break;
-          case "response.output_text.done":
-            if (!streamedParts.has(partKey(event)) && event.text) {
-              text += event.text;
-              yield { type: "text_delta", delta: event.text };
-            }
-            break;
-          case "response.reasoning_summary_text.delta":
-          case "response.reasoning_text.delta":
-            streamedParts.add(partKey(event));
-            yield { type: "reasoning_delta", delta: event.delta };
-            break;
-          case "response.reasoning_summary_text.done":
-          case "response.reasoning_text.done":
-            if (!streamedParts.has(partKey(event)) && event.text) yield { type: "reasoning_delta", delta: event.text };
-            break;
-          case "response.output_item.done": {
-            const itemEvent = fromItem(event.item);
-            if (itemEvent) yield itemEvent;
-            break;
-          }
-          case "response.completed":
-          case "response.incomplete": {
-            // The final response carries the full output: pick up calls a stream may not have announced.
-            const output: any[] = event.response?.output ?? [];
-            for (const item of output) {
-              const itemEvent = fromItem(item);
+      // The events of one network chunk in a plain loop: one async step per chunk, not per event.
+      for await (const batch of batches) {
+        for (const event of batch) {
+          switch (event.type) {
+            case "response.created":
+              responseId = event.response?.id;
+              break;
+            case "response.output_text.delta":
+              streamedParts.add(partKey(event));
+              text += event.delta;
+              yield { type: "text_delta", delta: event.delta };
+              break;
+            case "response.output_text.done":
+              if (!streamedParts.has(partKey(event)) && event.text) {
+                text += event.text;
+                yield { type: "text_delta", delta: event.text };
+              }
+              break;
+            case "response.reasoning_summary_text.delta":
+            case "response.reasoning_text.delta":
+              streamedParts.add(partKey(event));
+              yield { type: "reasoning_delta", delta: event.delta };
+              break;
+            case "response.reasoning_summary_text.done":
+            case "response.reasoning_text.done":
+              if (!streamedParts.has(partKey(event)) && event.text) yield { type: "reasoning_delta", delta: event.text };
+              break;
+            case "response.output_item.done": {
+              const itemEvent = fromItem(event.item);
               if (itemEvent) yield itemEvent;
+              break;
             }
-            const usage = event.response?.usage;
-            yield {
-              type: "completed",
-              responseId: event.response?.id ?? responseId,
-              text: text || outputText(output),
-              // Responses has no finish_reason; an incomplete response says why (e.g. max_output_tokens).
-              finishReason: event.type === "response.incomplete" ? event.response?.incomplete_details?.reason ?? "incomplete" : "stop",
-              usage: usage ? { inputTokens: usage.input_tokens ?? 0, outputTokens: usage.output_tokens ?? 0 } : undefined,
-            };
-            return;
+            case "response.completed":
+            case "response.incomplete": {
+              // The final response carries the full output: pick up calls a stream may not have announced.
+              const output: any[] = event.response?.output ?? [];
+              for (const item of output) {
+                const itemEvent = fromItem(item);
+                if (itemEvent) yield itemEvent;
+              }
+              const usage = event.response?.usage;
+              yield {
+                type: "completed",
+                responseId: event.response?.id ?? responseId,
+                text: text || outputText(output),
+                // Responses has no finish_reason; an incomplete response says why (e.g. max_output_tokens).
+                finishReason: event.type === "response.incomplete" ? event.response?.incomplete_details?.reason ?? "incomplete" : "stop",
+                usage: usage ? { inputTokens: usage.input_tokens ?? 0, outputTokens: usage.output_tokens ?? 0 } : undefined,
+              };
+              return;
+            }
+            case "response.failed":
+              throw new ModelError(`${provider} response failed: ${event.response?.error?.message ?? "unknown error"}`);
+            case "error":
+              throw new ModelError(`${provider} stream error: ${event.message ?? event.code ?? "unknown error"}`);
           }
-          case "response.failed":
-            throw new ModelError(`${provider} response failed: ${event.response?.error?.message ?? "unknown error"}`);
-          case "error":
-            throw new ModelError(`${provider} stream error: ${event.message ?? event.code ?? "unknown error"}`);
         }
       }
       throw new ModelError(`The ${provider} stream ended before the response completed`);

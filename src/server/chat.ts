@@ -3,62 +3,97 @@ import type { ServerResponse } from "node:http";
 import { AbortedError, RequestError } from "../errors";
 import { codeOfError, type ChatEvent } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
-import { parseChatRequest } from "./chatRequest";
+import { parseChatRequest, type TurnFields } from "./chatRequest";
 import type { ServerContext } from "./context";
 import { sendJson, type Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { noteAgent, requestIdOf } from "./requestLog";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
-import { writeSse } from "./sse";
+import { writeSse, type SseEncoder } from "./sse";
 import { statusOfCode } from "./statuses";
 
-export function chatRoute({ project, limits, runs, signer }: ServerContext): Handler {
-  const signState = signer?.sign;
+export function chatRoute(context: ServerContext): Handler {
+  const { project, limits, signer } = context;
   return async function chat(req, res) {
     const request = parseChatRequest(bodyOf(req), project, limits, signer);
-    // Resolved once here and handed to the runner: the log line names the agent that answers.
-    const agent = resolveAgent(project, request.agentName, request.state);
-    noteAgent(res, agent.name);
-    const controller = runs.start({ reqId: requestIdOf(res), agent: agent.name, transport: request.stream ? "sse" : "json" });
-    if (!controller) {
-      // Both are "come back later": 503 so load balancers retry on another instance.
-      res.setHeader("Retry-After", runs.closing ? "5" : "1");
-      throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
-    }
-    try {
-      const events = runChat({
-        project,
-        agent,
-        message: request.message,
-        attachments: request.attachments,
-        state: request.state,
-        signal: controller.signal,
-        signState,
-        stream: request.stream,
-      });
-      if (request.stream) await writeSse(res, events, { controller, heartbeatMs: limits.sseHeartbeatMs, stallMs: limits.writeStallMs });
-      else await answerJson(res, events, controller);
-    } finally {
-      runs.finish(controller);
-    }
+    await withRun(context, res, request, request.stream ? "sse" : "json", async (run) => {
+      if (request.stream) await streamRun(context, res, run);
+      else await answerJson(res, run);
+    });
   };
 }
 
-async function answerJson(res: ServerResponse, events: AsyncIterable<ChatEvent>, controller: AbortController): Promise<void> {
-  // The client hanging up mid-run should stop the model and tools, as in SSE mode.
+/** A run in progress: its events, and the controller that aborts it. */
+export interface StartedRun {
+  events: AsyncIterable<ChatEvent>;
+  controller: AbortController;
+}
+
+/**
+ * Runs one validated turn for an HTTP route (klisk's own and every protocol adapter's): resolves the agent
+ * (named in the log line), takes a run slot (503 with Retry-After when busy or shutting down), hands the
+ * events to `answer`, and frees the slot however it ends.
+ */
+export async function withRun(
+  { project, runs, signer }: ServerContext,
+  res: ServerResponse,
+  turn: TurnFields & { stream: boolean },
+  transport: string,
+  answer: (run: StartedRun) => Promise<void>,
+): Promise<void> {
+  // Resolved once here and handed to the runner: the log line names the agent that answers.
+  const agent = resolveAgent(project, turn.agentName, turn.state);
+  noteAgent(res, agent.name);
+  const controller = runs.start({ reqId: requestIdOf(res), agent: agent.name, transport });
+  if (!controller) {
+    // Both are "come back later": 503 so load balancers retry on another instance.
+    res.setHeader("Retry-After", runs.closing ? "5" : "1");
+    throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
+  }
+  try {
+    const events = runChat({
+      project,
+      agent,
+      message: turn.message,
+      attachments: turn.attachments,
+      state: turn.state,
+      signal: controller.signal,
+      signState: signer?.sign,
+      stream: turn.stream,
+    });
+    await answer({ events, controller });
+  } finally {
+    runs.finish(controller);
+  }
+}
+
+/** Streams a run over SSE in klisk's frames, or a protocol's (`encoder`), under the server's write limits. */
+export function streamRun({ limits }: ServerContext, res: ServerResponse, run: StartedRun, encoder?: SseEncoder): Promise<void> {
+  return writeSse(res, run.events, { controller: run.controller, heartbeatMs: limits.sseHeartbeatMs, stallMs: limits.writeStallMs, encoder });
+}
+
+/**
+ * Runs to the end for a one-piece answer: the final `done` or `error` event, or undefined when the client
+ * has gone (nothing to answer). A client hanging up mid-run stops the model and tools, as in SSE mode.
+ */
+export async function collectRun(res: ServerResponse, { events, controller }: StartedRun): Promise<Extract<ChatEvent, { type: "done" | "error" }> | undefined> {
   res.on("close", () => {
     if (!res.writableFinished) controller.abort(new AbortedError(CLIENT_GONE_MESSAGE));
   });
-  let last: ChatEvent | undefined;
+  let last: Extract<ChatEvent, { type: "done" | "error" }> | undefined;
   for await (const event of events) {
     if (event.type === "done" || event.type === "error") last = event;
   }
-  if (res.destroyed) return;
+  if (res.destroyed) return undefined;
+  if (!last) throw new Error("runChat ended without a done or error event");
+  return last;
+}
+
+async function answerJson(res: ServerResponse, run: StartedRun): Promise<void> {
+  const last = await collectRun(res, run);
   if (last?.type === "done") {
     sendJson(res, 200, { response: last.data, state: last.state, done: true });
   } else if (last?.type === "error") {
     sendJson(res, statusOfCode(codeOfError(last)), { error: last.data });
-  } else {
-    throw new Error("runChat ended without a done or error event");
   }
 }

@@ -7,6 +7,7 @@ export const ROUTES = {
   info: "/api/info",
   chat: "/api/chat",
   ws: "/ws/chat",
+  aiSdk: "/api/ai-sdk",
 } as const;
 
 /** True when a request path (no query string) matches a route path as Express's router would match it. */

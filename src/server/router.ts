@@ -6,6 +6,7 @@
  * read 30 MB. Every handler is built here once; nothing is built per request.
  */
 import express, { type Router } from "express";
+import { aiSdkRoute } from "./aiSdk";
 import { auth } from "./auth";
 import { availability } from "./availability";
 import { chatRoute } from "./chat";
@@ -40,13 +41,13 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   const info = apiInfo(context);
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
 
-  const chat: Handler[] = [
-    auth(keys),
-    jsonBody({ maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: pendingBodies }),
-    chatRoute(context),
-  ];
-  // Rate limit first: guessing keys draws on the budget too.
-  router.post(ROUTES.chat, ...(rateLimiter ? [rateLimiter.middleware as Handler, ...chat] : chat));
+  // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
+  // budget too.
+  const body = jsonBody({ maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: pendingBodies });
+  const guarded = (...route: Handler[]): Handler[] => [...(rateLimiter ? [rateLimiter.middleware as Handler] : []), auth(keys), ...route];
+  router.post(ROUTES.chat, ...guarded(body, chatRoute(context)));
+  // The same runner over other clients' protocols (docs/api.md).
+  router.post(ROUTES.aiSdk, ...guarded(body, aiSdkRoute(context)));
 
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());

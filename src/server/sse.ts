@@ -20,10 +20,30 @@ export interface SseOptions {
   heartbeatMs: number;
   /** How long a write may wait for the client to read (limits.write_stall_s). */
   stallMs: number;
+  /** How the events are spelled on the wire: klisk's own frames unless a protocol adapter gives its own. */
+  encoder?: SseEncoder;
 }
+
+/**
+ * A protocol's spelling of runChat's events on an SSE stream (AI SDK, AG-UI, OpenAI chunks). One per
+ * stream: an encoder may keep state (open message ids, pending tool calls). The writer's rules (headers
+ * once, heartbeats, backpressure, client-gone abort, always ending) hold for every protocol.
+ */
+export interface SseEncoder {
+  /** Headers beside the SSE ones (a protocol's marker header). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The frames for one event ("" for none). */
+  event(event: ChatEvent): string;
+  /** What closes the stream after the last event (klisk's and most protocols': `data: [DONE]`). */
+  end(): string;
+}
+
+/** klisk's own frames (spec/rest-api.md). */
+export const KLISK_SSE: SseEncoder = { event: frame, end: () => "data: [DONE]\n\n" };
 
 export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEvent>, options: SseOptions): Promise<void> {
   const { controller } = options;
+  const encoder = options.encoder ?? KLISK_SSE;
   let closed = false;
   res.on("close", () => {
     closed = true;
@@ -36,6 +56,7 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
+    ...encoder.headers,
   });
   res.flushHeaders();
 
@@ -47,7 +68,7 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
   try {
     for await (const event of events) {
       if (closed) break;
-      out.write(frame(event));
+      out.write(encoder.event(event));
       if (out.backpressure && (await waitForClient(out.backpressure, stallMs, controller.signal)) !== "flushed") {
         // The client is not reading (or the run's deadline passed while we waited): end the run and cut
         // the response; nothing more can reach this client anyway.
@@ -59,10 +80,10 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
   } catch (err) {
     // runChat is meant never to throw; if it does, the client still gets a well-formed ending.
     log.error({ err: err instanceof Error ? err.stack ?? err.message : String(err) }, "SSE stream failed");
-    out.write(frame({ type: "error", data: "Internal server error" }));
+    out.write(encoder.event({ type: "error", data: "Internal server error" }));
   } finally {
     clearInterval(heartbeat);
-    out.write("data: [DONE]\n\n");
+    out.write(encoder.end());
     out.end();
   }
 }
@@ -89,7 +110,7 @@ class FrameWriter {
   constructor(private readonly res: ServerResponse) {}
 
   write(chunk: string): void {
-    if (this.res.destroyed) return;
+    if (this.res.destroyed || chunk === "") return;
     if (this.flushScheduled) {
       this.pending += chunk;
       return;

@@ -86,6 +86,11 @@ const configSchema = z.object(
       api: section({
         cors_origins: z.array(str(), { error: 'must be a list of origins, e.g. ["*"]' }).default(["*"]),
       }),
+      // POST /v1/chat/completions: a client's system/developer messages are refused unless this is true
+      // (then they are appended to the agent's instructions, never replace them).
+      openai: section({
+        allow_system_messages: bool().default(false),
+      }),
     }),
     providers: z
       .record(

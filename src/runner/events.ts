@@ -45,3 +45,22 @@ export function errorEvent(message: string, code: string): ChatEvent {
 export function codeOfError(event: ChatEvent): string {
   return errorCodes.get(event) ?? "internal";
 }
+
+/** Tokens a run used, every model call of it summed; on the `done` event for transports that report usage. */
+export interface RunUsage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Kept off the event object, like the error codes: it never reaches klisk's own wire. */
+const usages = new WeakMap<object, RunUsage>();
+
+export function withUsage<E extends ChatEvent>(event: E, usage: RunUsage | undefined): E {
+  if (usage) usages.set(event, usage);
+  return event;
+}
+
+/** The usage withUsage gave this event, when the provider reported any. */
+export function usageOf(event: ChatEvent): RunUsage | undefined {
+  return usages.get(event);
+}

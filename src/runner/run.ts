@@ -3,7 +3,7 @@ import { AbortedError, KliskError, ModelError, ToolError, UnknownAgentError } fr
 import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
-import { errorEvent, type Attachment, type ChatEvent, type ChatState } from "./events";
+import { errorEvent, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
 import type { InputItem, ModelEvent } from "./models/model";
 import { resolveModel } from "./models/resolve";
 import { log } from "../log";
@@ -73,6 +73,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     const transcript: InputItem[] = [...history, userItem];
     let unseen: InputItem[] = [userItem];
     let previousResponseId = options.state?.previous_response_id;
+    let usage: RunUsage | undefined;
 
     for (let turn = 0; turn < maxTurns; turn++) {
       const model = resolveModel(agent.model, providers, upstream);
@@ -119,7 +120,10 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         }
       }
       if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
-      if (completed.usage) log.debug({ agent: agent.name, model: agent.model, ...completed.usage }, "model usage");
+      if (completed.usage) {
+        log.debug({ agent: agent.name, model: agent.model, ...completed.usage }, "model usage");
+        usage = { inputTokens: (usage?.inputTokens ?? 0) + completed.usage.inputTokens, outputTokens: (usage?.outputTokens ?? 0) + completed.usage.outputTokens };
+      }
       previousResponseId = chained ? completed.responseId : undefined;
       unseen = [];
       if (completed.text) transcript.push({ role: "assistant", content: completed.text });
@@ -135,7 +139,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         };
         const state = options.signState ? options.signState(unsigned) : unsigned;
         answered = true;
-        yield { type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state };
+        yield withUsage({ type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state }, usage);
         return;
       }
       const outputs = new Map<string, string>();

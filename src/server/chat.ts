@@ -37,12 +37,14 @@ export interface StartedRun {
 export async function withRun(
   { project, runs, signer }: ServerContext,
   res: ServerResponse,
-  turn: TurnFields & { stream: boolean },
+  turn: TurnFields & { stream: boolean; extraInstructions?: string },
   transport: string,
   answer: (run: StartedRun) => Promise<void>,
 ): Promise<void> {
   // Resolved once here and handed to the runner: the log line names the agent that answers.
-  const agent = resolveAgent(project, turn.agentName, turn.state);
+  const resolved = resolveAgent(project, turn.agentName, turn.state);
+  // Added to the agent's own instructions for this run only (OpenAI clients' system messages, when allowed).
+  const agent = turn.extraInstructions ? { ...resolved, instructions: `${resolved.instructions}\n\n${turn.extraInstructions}` } : resolved;
   noteAgent(res, agent.name);
   const controller = runs.start({ reqId: requestIdOf(res), agent: agent.name, transport });
   if (!controller) {

@@ -31,7 +31,28 @@ export function routePathOf(req: IncomingMessage): string {
  * res.json would compute an ETag for each).
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
+  const shape = status >= 400 ? errorShapes.get(res) : undefined;
+  const json = JSON.stringify(shape && isErrorBody(body) ? shape(body.error, status) : body);
   res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(json) });
   res.end(json);
+}
+
+/** How a protocol spells an error body, e.g. OpenAI's `{"error": {"message", "type", "code"}}`. */
+export type ErrorShape = (message: string, status: number) => unknown;
+
+const errorShapes = new WeakMap<ServerResponse, ErrorShape>();
+
+/**
+ * From here on, every `{"error": "..."}` answer to this response (auth, rate limit, body limits, validation,
+ * the error handler's) is spelled by `shape`, with the same status: one set of error rules, another spelling.
+ */
+export function shapeErrors(shape: ErrorShape): Handler {
+  return function shapeErrors(_req, res, next) {
+    errorShapes.set(res, shape);
+    next();
+  };
+}
+
+function isErrorBody(body: unknown): body is { error: string } {
+  return typeof (body as { error?: unknown } | null)?.error === "string";
 }

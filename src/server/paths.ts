@@ -8,6 +8,8 @@ export const ROUTES = {
   chat: "/api/chat",
   ws: "/ws/chat",
   aiSdk: "/api/ai-sdk",
+  openaiChat: "/v1/chat/completions",
+  openaiModels: "/v1/models",
 } as const;
 
 /** True when a request path (no query string) matches a route path as Express's router would match it. */

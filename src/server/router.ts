@@ -13,8 +13,9 @@ import { chatRoute } from "./chat";
 import type { ServerContext } from "./context";
 import { cors } from "./cors";
 import { errorHandler } from "./errorHandler";
-import { sendJson, type Handler } from "./handlers";
+import { sendJson, shapeErrors, type Handler } from "./handlers";
 import { jsonBody } from "./jsonBody";
+import { completionsRoute, modelsRoute, openaiError } from "./openaiCompat";
 import { corsOrigins } from "./limits";
 import { ROUTES } from "./paths";
 import { requestLog } from "./requestLog";
@@ -38,7 +39,7 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   if (options.edge !== false) router.use(edgeMiddleware(context));
 
   router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
-  const info = apiInfo(context);
+  const info = { ...apiInfo(context), endpoints: ENDPOINTS };
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
 
   // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
@@ -48,11 +49,23 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   router.post(ROUTES.chat, ...guarded(body, chatRoute(context)));
   // The same runner over other clients' protocols (docs/api.md).
   router.post(ROUTES.aiSdk, ...guarded(body, aiSdkRoute(context)));
+  router.use("/v1", shapeErrors(openaiError));
+  router.get(ROUTES.openaiModels, ...guarded(modelsRoute(context)));
+  router.post(ROUTES.openaiChat, ...guarded(body, completionsRoute(context)));
 
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());
   return router;
 }
+
+/** What this router serves (relative to where it is mounted), for GET /api/info. */
+export const ENDPOINTS = {
+  chat: ROUTES.chat,
+  websocket: ROUTES.ws,
+  ai_sdk: ROUTES.aiSdk,
+  openai_chat_completions: ROUTES.openaiChat,
+  openai_models: ROUTES.openaiModels,
+} as const;
 
 /** The whole GET /api/info body (this router's and the fetch handler's): the project's part and the UI's. */
 export function apiInfo(context: Pick<ServerContext, "project" | "keys">) {

@@ -8,6 +8,7 @@ export const ROUTES = {
   chat: "/api/chat",
   ws: "/ws/chat",
   aiSdk: "/api/ai-sdk",
+  agUi: "/api/ag-ui",
   openaiChat: "/v1/chat/completions",
   openaiModels: "/v1/models",
 } as const;

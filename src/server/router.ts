@@ -6,6 +6,7 @@
  * read 30 MB. Every handler is built here once; nothing is built per request.
  */
 import express, { type Router } from "express";
+import { agUiRoute } from "./agUi";
 import { aiSdkRoute } from "./aiSdk";
 import { auth } from "./auth";
 import { availability } from "./availability";
@@ -49,6 +50,7 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   router.post(ROUTES.chat, ...guarded(body, chatRoute(context)));
   // The same runner over other clients' protocols (docs/api.md).
   router.post(ROUTES.aiSdk, ...guarded(body, aiSdkRoute(context)));
+  router.post(ROUTES.agUi, ...guarded(body, agUiRoute(context)));
   router.use("/v1", shapeErrors(openaiError));
   router.get(ROUTES.openaiModels, ...guarded(modelsRoute(context)));
   router.post(ROUTES.openaiChat, ...guarded(body, completionsRoute(context)));
@@ -63,6 +65,7 @@ export const ENDPOINTS = {
   chat: ROUTES.chat,
   websocket: ROUTES.ws,
   ai_sdk: ROUTES.aiSdk,
+  ag_ui: ROUTES.agUi,
   openai_chat_completions: ROUTES.openaiChat,
   openai_models: ROUTES.openaiModels,
 } as const;

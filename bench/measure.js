@@ -7,15 +7,42 @@ const WebSocket = require("ws");
 const { cpuMs, rssKb } = require("./processes");
 
 const TOKENS = 200;
-const STREAM_BODY = JSON.stringify({ message: "Tell me something long." });
-const JSON_BODY = JSON.stringify({ message: "Tell me something long.", stream: false });
+const PROMPT = "Tell me something long.";
+const STREAM_BODY = JSON.stringify({ message: PROMPT });
+const JSON_BODY = JSON.stringify({ message: PROMPT, stream: false });
+
+/**
+ * The streamed protocols klisk serves, each as: its path, a request for the same turn, and how to tell its
+ * token frames and its final frame. `klisk` is POST /api/chat, what every server in the bench speaks.
+ */
+const PROTOCOLS = {
+  klisk: { path: "/api/chat", body: STREAM_BODY, token: 'data: {"type":"token"', done: "data: [DONE]" },
+  "ai-sdk": {
+    path: "/api/ai-sdk",
+    body: JSON.stringify({ id: "bench", trigger: "submit-message", messages: [{ id: "m1", role: "user", parts: [{ type: "text", text: PROMPT }] }] }),
+    token: '"type":"text-delta"',
+    done: "data: [DONE]",
+  },
+  "ag-ui": {
+    path: "/api/ag-ui",
+    body: JSON.stringify({ threadId: "t1", runId: "r1", messages: [{ id: "m1", role: "user", content: PROMPT }], tools: [], context: [], state: {}, forwardedProps: {} }),
+    token: '"type":"TEXT_MESSAGE_CONTENT"',
+    done: '"type":"RUN_FINISHED"',
+  },
+  openai: {
+    path: "/v1/chat/completions",
+    body: JSON.stringify({ model: "Assistant", stream: true, messages: [{ role: "user", content: PROMPT }] }),
+    token: '"delta":{"content"',
+    done: "data: [DONE]",
+  },
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** autocannon against POST /api/chat; also the server's CPU time per completed request. */
-async function load(server, { body, connections = 32, duration }) {
+/** autocannon against POST /api/chat (or `path`); also the server's CPU time per completed request. */
+async function load(server, { body, connections = 32, duration, path = "/api/chat" }) {
   const cpuBefore = cpuMs(server.pid);
   const result = await autocannon({
-    url: `${server.url}/api/chat`,
+    url: `${server.url}${path}`,
     method: "POST",
     headers: { "content-type": "application/json" },
     body,
@@ -36,10 +63,10 @@ async function warmUp(server, seconds) {
 }
 
 /**
- * One streamed chat: resolves with { ttft, ttlt } in ms (first and last `token` frame seen by the client)
- * after checking all TOKENS tokens and the final [DONE] arrived.
+ * One streamed chat in `protocol` (PROTOCOLS): resolves with { ttft, ttlt } in ms (first and last token
+ * frame seen by the client) after checking all TOKENS tokens and the final frame arrived.
  */
-function streamOnce(server, agent) {
+function streamOnce(server, agent, protocol = PROTOCOLS.klisk) {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
     const elapsed = () => Number(process.hrtime.bigint() - start) / 1e6;
@@ -48,38 +75,39 @@ function streamOnce(server, agent) {
     let tokens = 0;
     let done = false;
     let buffer = "";
-    const req = http.request(`${server.url}/api/chat`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(STREAM_BODY) } }, (res) => {
+    const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(protocol.body) };
+    const req = http.request(`${server.url}${protocol.path}`, { method: "POST", agent, headers }, (res) => {
       res.setEncoding("utf8");
       res.on("data", (chunk) => {
         buffer += chunk;
         const frames = buffer.split("\n\n");
         buffer = frames.pop();
         for (const frame of frames) {
-          if (frame === "data: [DONE]") done = true;
-          if (!frame.startsWith('data: {"type":"token"')) continue;
+          if (frame.includes(protocol.done)) done = true;
+          if (!frame.includes(protocol.token)) continue;
           tokens++;
           if (tokens === 1) ttft = elapsed();
           if (tokens === TOKENS) ttlt = elapsed();
         }
       });
       res.on("end", () => {
-        if (tokens !== TOKENS || !done) return reject(new Error(`${server.kind}: stream had ${tokens} tokens${done ? "" : " and no [DONE]"}`));
+        if (tokens !== TOKENS || !done) return reject(new Error(`${server.kind} ${protocol.path}: stream had ${tokens} tokens${done ? "" : " and no final frame"}`));
         resolve({ ttft, ttlt });
       });
     });
     req.on("error", reject);
-    req.end(STREAM_BODY);
+    req.end(protocol.body);
   });
 }
 
 /** TTFT / time to last token over `count` sequential streams on one keep-alive connection: p50 and p99. */
-async function latency(server, count) {
+async function latency(server, count, protocol = PROTOCOLS.klisk) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const ttft = [];
   const ttlt = [];
-  for (let i = 0; i < 5; i++) await streamOnce(server, agent); // warm the connection and the JIT
+  for (let i = 0; i < 5; i++) await streamOnce(server, agent, protocol); // warm the connection and the JIT
   for (let i = 0; i < count; i++) {
-    const r = await streamOnce(server, agent);
+    const r = await streamOnce(server, agent, protocol);
     ttft.push(r.ttft);
     ttlt.push(r.ttlt);
   }
@@ -179,4 +207,4 @@ function freePort() {
   });
 }
 
-module.exports = { STREAM_BODY, JSON_BODY, load, warmUp, latency, openStreams, idleSockets, median, freePort };
+module.exports = { STREAM_BODY, JSON_BODY, PROTOCOLS, load, warmUp, latency, openStreams, idleSockets, median, freePort };

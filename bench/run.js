@@ -9,7 +9,8 @@
  *
  * Each run starts every server afresh for each group of figures; the table shows the median of the runs per
  * server, then each server's figures as ratios to wire and to limit ("klisk/wire", "klisk/limit"). Results,
- * ratios included, go to bench/results.json. Runs the built dist/ (npm run bench builds first). Loopback only;
+ * ratios included, go to bench/results.json. With klisk in the run, a second table compares its protocol adapters
+ * (/api/ai-sdk, /api/ag-ui, /v1/chat/completions) with its own /api/chat on one server. Runs the built dist/ (npm run bench builds first). Loopback only;
  * bounded in time (a full run is a few minutes).
  */
 const { spawnSync } = require("node:child_process");
@@ -17,7 +18,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { coldStart, startServer, startUpstream, writeBenchProject, writeTemplateProject } = require("./processes");
-const { JSON_BODY, STREAM_BODY, freePort, idleSockets, latency, load, median, openStreams, warmUp } = require("./measure");
+const { JSON_BODY, PROTOCOLS, STREAM_BODY, freePort, idleSockets, latency, load, median, openStreams, warmUp } = require("./measure");
 
 const SERVERS = ["wire", "limit", "klisk", "hand-rolled"];
 /** The floors every other server's figures are divided by, lowest first. */
@@ -119,6 +120,39 @@ async function measureServer(kind, settings, upstream, dirs) {
 }
 
 /**
+ * klisk's protocol adapters (AI SDK, AG-UI, OpenAI-compatible) against its own POST /api/chat, on one
+ * warmed-up klisk server: streams/s under load and TTFT over sequential streams, each protocol in turn.
+ */
+async function measureProtocols(settings, upstream, dirs) {
+  const log = (message) => process.stderr.write(`  protocols: ${message}\n`);
+  const server = await startServer("klisk", { upstreamUrl: upstream.url, projectDir: dirs.project });
+  const figures = {};
+  try {
+    for (const protocol of Object.values(PROTOCOLS)) await load(server, { body: protocol.body, path: protocol.path, duration: settings.warmUpSeconds / 2 });
+    for (const [name, protocol] of Object.entries(PROTOCOLS)) {
+      const streams = await load(server, { body: protocol.body, path: protocol.path, duration: settings.duration });
+      const { ttftP50 } = await latency(server, settings.sequential, protocol);
+      figures[name] = { streamRps: streams.rps, streamCpuUs: streams.cpuUsPerReq, ttftP50 };
+      log(`${name} ${streams.rps.toFixed(0)} streams/s, TTFT p50 ${ttftP50.toFixed(2)} ms`);
+    }
+  } finally {
+    await server.stop();
+  }
+  return figures;
+}
+
+function protocolTable(protocols) {
+  const base = protocols.klisk;
+  const rows = [["protocol (klisk server)", "path", "streams/s", "CPU per stream (µs)", "TTFT p50 (ms)", "streams/s vs /api/chat", "TTFT vs /api/chat"]];
+  for (const [name, f] of Object.entries(protocols)) {
+    rows.push([name, PROTOCOLS[name].path, format(f.streamRps, 0), format(f.streamCpuUs, 0), format(f.ttftP50, 2), `${format(f.streamRps / base.streamRps, 2)}×`, `${format(f.ttftP50 / base.ttftP50, 2)}×`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (r) => `| ${r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")} |`;
+  return [line(rows[0]), `|${widths.map((w, i) => "-".repeat(w + 1) + (i < 2 ? "-" : ":")).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+
+/**
  * Cold start, spawn → first /health 200, for every server. The starts alternate between the servers, so a
  * busy moment on this machine (the sockets of the figures above being torn down, the bench's own GC) falls
  * on both sides of a ratio alike. The first start of each warms the OS file cache (and, for klisk, jiti's
@@ -187,11 +221,30 @@ function targets(m) {
     check("≤ 40 KB per idle WebSocket", k.kbPerSocket <= 40, `${k.kbPerSocket.toFixed(1)} KB`),
     check("cold start ≤ 1.5× limit", k.coldStartMs <= 1.5 * l.coldStartMs, `${(k.coldStartMs / l.coldStartMs).toFixed(2)}×`),
   ];
+  // Performance II (issue 18): against the wire, the floor without the SDK.
+  const w = m.wire;
+  if (w) {
+    list.push(check("JSON throughput ≥ 0.5× wire", k.jsonRps >= 0.5 * w.jsonRps, `${(k.jsonRps / w.jsonRps).toFixed(2)}×`));
+    list.push(check("streams/s ≥ 0.95× wire", k.streamRps >= 0.95 * w.streamRps, `${(k.streamRps / w.streamRps).toFixed(2)}×`));
+    list.push(check("CPU per JSON request ≤ 2× wire", k.jsonCpuUs <= 2 * w.jsonCpuUs, `${(k.jsonCpuUs / w.jsonCpuUs).toFixed(2)}×`));
+    list.push(check("cold start ≤ 1.5× wire", k.coldStartMs <= 1.5 * w.coldStartMs, `${(k.coldStartMs / w.coldStartMs).toFixed(2)}×`));
+  }
   if (h) {
     list.push(check("JSON throughput ahead of hand-rolled", k.jsonRps > h.jsonRps, `${(k.jsonRps / h.jsonRps).toFixed(2)}× hand-rolled`));
     list.push(check("streams/s ahead of hand-rolled", k.streamRps > h.streamRps, `${(k.streamRps / h.streamRps).toFixed(2)}× hand-rolled`));
   }
   return list;
+}
+
+/** The protocol adapters should cost nothing measurable next to /api/chat. */
+function protocolTargets(protocols) {
+  if (!protocols) return [];
+  return Object.keys(protocols)
+    .filter((name) => name !== "klisk")
+    .map((name) => {
+      const ratio = protocols[name].streamRps / protocols.klisk.streamRps;
+      return { name: `${name} streams/s ≥ 0.95× /api/chat`, met: ratio >= 0.95, detail: `${ratio.toFixed(2)}×` };
+    });
 }
 
 async function main() {
@@ -208,6 +261,7 @@ async function main() {
       for (const kind of settings.servers) figures[kind] = await measureServer(kind, settings, upstream, dirs);
       const coldStarts = await measureColdStarts(settings.servers, settings, upstream, dirs);
       for (const kind of settings.servers) figures[kind].coldStartMs = coldStarts[kind];
+      if (settings.servers.includes("klisk")) figures.protocols = await measureProtocols(settings, upstream, dirs);
       runs.push(figures);
     }
   } finally {
@@ -220,8 +274,11 @@ async function main() {
     medians[kind] = {};
     for (const f of FIGURES) medians[kind][f.key] = median(runs.map((r) => r[kind][f.key]));
   }
-  const checked = targets(medians);
-  const output = table(medians, settings);
+  const protocols = runs[0].protocols && Object.fromEntries(
+    Object.keys(PROTOCOLS).map((name) => [name, Object.fromEntries(["streamRps", "streamCpuUs", "ttftP50"].map((key) => [key, median(runs.map((r) => r.protocols[name][key]))]))]),
+  );
+  const checked = [...targets(medians), ...protocolTargets(protocols)];
+  const output = table(medians, settings) + (protocols ? `\n\n${protocolTable(protocols)}` : "");
   process.stdout.write(`\n${output}\n\n`);
   if (checked.length > 0) {
     process.stdout.write("klisk targets:\n");
@@ -238,6 +295,7 @@ async function main() {
     medians,
     ratiosToWire: ratiosTo("wire", medians, settings.servers),
     ratiosToLimit: ratiosTo("limit", medians, settings.servers),
+    protocols,
     targets: checked,
     runs,
     table: output,

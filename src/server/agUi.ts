@@ -14,7 +14,7 @@ import type { ServerContext } from "./context";
 import type { Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { isPlainObject, parseRequest } from "./requestSchemas";
-import type { SseEncoder } from "./sse";
+import { textFrames, type SseEncoder } from "./sse";
 
 /** The AG-UI protocol version these events follow. */
 export const AG_UI_PROTOCOL_VERSION = "1.0";
@@ -92,6 +92,7 @@ function userContent(m: Message, i: number): { text: string; files: ClientFile[]
 export function agUiEncoder(threadId: string, runId: string): SseEncoder {
   let started = false;
   let textId: string | undefined;
+  let textContent: ((delta: string) => string) | undefined;
   let reasoningId: string | undefined;
   const frame = (event: object) => `data: ${JSON.stringify(event)}\n\n`;
   const close = (): string => {
@@ -112,8 +113,13 @@ export function agUiEncoder(threadId: string, runId: string): SseEncoder {
         case "token":
           if (event.data === "") return out;
           if (reasoningId !== undefined) out += close();
-          if (textId === undefined) out += frame({ type: "TEXT_MESSAGE_START", messageId: (textId = `msg_${randomUUID()}`), role: "assistant" });
-          return out + frame({ type: "TEXT_MESSAGE_CONTENT", messageId: textId, delta: event.data });
+          if (textId === undefined) {
+            const messageId = (textId = `msg_${randomUUID()}`);
+            out += frame({ type: "TEXT_MESSAGE_START", messageId, role: "assistant" });
+            // Serialised around the text once per message (see textFrames).
+            textContent = textFrames((delta) => ({ type: "TEXT_MESSAGE_CONTENT", messageId, delta }));
+          }
+          return out + textContent!(event.data);
         case "thinking":
           if (event.data === "") return out;
           if (textId !== undefined) out += close();

@@ -16,7 +16,7 @@ import type { ServerContext } from "./context";
 import type { Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { parseRequest } from "./requestSchemas";
-import type { SseEncoder } from "./sse";
+import { textFrames, type SseEncoder } from "./sse";
 
 export const STATE_PART = "data-klisk-state";
 export const HANDOFF_PART = "data-klisk-handoff";
@@ -121,6 +121,7 @@ export function aiSdkEncoder(hostedTools: ReadonlySet<string>): SseEncoder {
   let toolsAnswered = false;
   let parts = 0;
   let textId: string | undefined;
+  let textDelta: ((delta: string) => string) | undefined;
   let reasoningId: string | undefined;
   const pending = new Map<string, boolean>();
   const chunk = (value: object) => `data: ${JSON.stringify(value)}\n\n`;
@@ -158,8 +159,13 @@ export function aiSdkEncoder(hostedTools: ReadonlySet<string>): SseEncoder {
       switch (event.type) {
         case "token":
           if (reasoningId !== undefined) out += closeRuns();
-          if (textId === undefined) out += chunk({ type: "text-start", id: (textId = `text-${++parts}`) });
-          return out + chunk({ type: "text-delta", id: textId, delta: event.data });
+          if (textId === undefined) {
+            const id = (textId = `text-${++parts}`);
+            out += chunk({ type: "text-start", id });
+            // Serialised around the text once per text part (see textFrames).
+            textDelta = textFrames((delta) => ({ type: "text-delta", id, delta }));
+          }
+          return out + textDelta!(event.data);
         case "thinking":
           if (textId !== undefined) out += closeRuns();
           if (reasoningId === undefined) out += chunk({ type: "reasoning-start", id: (reasoningId = `reasoning-${++parts}`) });

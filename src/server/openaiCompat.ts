@@ -16,7 +16,7 @@ import type { ServerContext } from "./context";
 import { sendJson, type ErrorShape, type Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { parseRequest } from "./requestSchemas";
-import type { SseEncoder } from "./sse";
+import { textFrames, type SseEncoder } from "./sse";
 import { statusOfCode } from "./statuses";
 
 const CODES: Readonly<Record<number, string>> = {
@@ -195,8 +195,15 @@ function completion(reply: Reply, done: Extract<ChatEvent, { type: "done" }>) {
 function completionChunks(reply: Reply, includeUsage: boolean): SseEncoder {
   let started = false;
   const frame = (value: object) => `data: ${JSON.stringify(value)}\n\n`;
-  const chunk = (delta: object, finishReason: string | null = null) =>
-    frame({ ...reply, object: "chat.completion.chunk", choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] });
+  const chunkOf = (delta: object, finishReason: string | null = null) => ({
+    ...reply,
+    object: "chat.completion.chunk",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+  });
+  const chunk = (delta: object, finishReason: string | null = null) => frame(chunkOf(delta, finishReason));
+  // The frames repeated per token are serialised around the text once (see textFrames).
+  const content = textFrames((text) => chunkOf({ content: text }));
+  const reasoning = textFrames((text) => chunkOf({ reasoning_content: text }));
   return {
     event(event: ChatEvent): string {
       let out = "";
@@ -206,9 +213,9 @@ function completionChunks(reply: Reply, includeUsage: boolean): SseEncoder {
       }
       switch (event.type) {
         case "token":
-          return out + chunk({ content: event.data });
+          return out + content(event.data);
         case "thinking":
-          return out + chunk({ reasoning_content: event.data });
+          return out + reasoning(event.data);
         case "done":
           out += chunk({}, "stop");
           if (includeUsage) out += frame({ ...reply, object: "chat.completion.chunk", choices: [], usage: usageBody(usageOf(event)) });

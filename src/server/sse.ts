@@ -88,6 +88,19 @@ export async function writeSse(res: ServerResponse, events: AsyncIterable<ChatEv
   }
 }
 
+/**
+ * A frame maker for the one frame that repeats per token: `shape(text)` is serialised once around a marker,
+ * then each frame is the constant parts joined around the text's JSON. Same bytes as serialising each time.
+ */
+export function textFrames(shape: (text: string) => object): (text: string) => string {
+  const marker = JSON.stringify("\u0000klisk-text\u0000");
+  const json = JSON.stringify(shape(JSON.parse(marker)));
+  const at = json.indexOf(marker);
+  const prefix = `data: ${json.slice(0, at)}`;
+  const suffix = `${json.slice(at + marker.length)}\n\n`;
+  return (text) => prefix + JSON.stringify(text) + suffix;
+}
+
 const TOKEN_PREFIX = 'data: {"type":"token","data":';
 
 /** One event as an SSE frame. Tokens, nearly every frame, skip serialising the constant part. */

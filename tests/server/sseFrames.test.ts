@@ -1,5 +1,5 @@
 /** The SSE writer's fast paths: token frames built without serialising the event, frames of one tick coalesced. */
-import { frame } from "../../src/server/sse";
+import { frame, textFrames } from "../../src/server/sse";
 import type { ChatEvent } from "../../src/runner/events";
 import type { RunningServer } from "../../src/server/listen";
 import { makeProject, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
@@ -33,4 +33,12 @@ test("hundreds of tokens arriving in one upstream chunk still go out one frame e
   expect(tokens).toEqual(deltas);
   expect(events.at(-2)).toMatchObject({ type: "done", data: deltas.join("") });
   expect(events.at(-1)).toBe("[DONE]");
+});
+
+test("textFrames gives the bytes that serialising the whole frame would, whatever the text", () => {
+  const shape = (delta: string) => ({ type: "text-delta", id: "text-1", delta, nested: { keep: [1, "two"] } });
+  const make = textFrames(shape);
+  for (const text of ["", "plain", ' "quoted" \\ back', "line\nbreak\ttab", "é 🎉 \u2028 \u0000", "\u0000klisk-text\u0000"]) {
+    expect(make(text)).toBe(`data: ${JSON.stringify(shape(text))}\n\n`);
+  }
 });

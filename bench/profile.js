@@ -10,7 +10,7 @@ const os = require("node:os");
 const path = require("node:path");
 const { spawn } = require("node:child_process");
 const { startUpstream, writeBenchProject, writeTemplateProject } = require("./processes");
-const { JSON_BODY, STREAM_BODY, load } = require("./measure");
+const { JSON_BODY, PROTOCOLS, STREAM_BODY, load } = require("./measure");
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -28,8 +28,11 @@ async function main() {
   const child = await runUntilListening(script, env, project, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL_US ?? 100}`]);
   if (what !== "start") {
     const server = { kind, pid: child.child.pid, url: `http://127.0.0.1:${child.port}` };
-    await load(server, { body: what === "json" ? JSON_BODY : STREAM_BODY, duration: 2 });
-    const result = await load(server, { body: what === "json" ? JSON_BODY : STREAM_BODY, duration: Number(seconds) });
+    // json, stream (POST /api/chat), or a protocol's stream by its PROTOCOLS name (ai-sdk, ag-ui, openai).
+    const request = what === "json" ? { body: JSON_BODY } : what === "stream" ? { body: STREAM_BODY } : PROTOCOLS[what];
+    if (!request) throw new Error(`unknown load ${what}: json, stream, start or one of ${Object.keys(PROTOCOLS).join(", ")}`);
+    await load(server, { ...request, duration: 2 });
+    const result = await load(server, { ...request, duration: Number(seconds) });
     process.stdout.write(`${kind} ${what}: ${result.rps.toFixed(0)} req/s, ${result.cpuUsPerReq.toFixed(0)} µs CPU per request (${Math.round(result.rps * Number(seconds))} requests)\n`);
   }
   // SIGINT lets Node write the profile on the way out.

@@ -104,6 +104,9 @@ export function cutConnection(res: http.ServerResponse): Promise<void> {
   return new Promise<void>((resolve) => {
     const socket = res.socket;
     if (!socket) return resolve();
+    // Node 22+ holds a response's writes of one tick in the response itself (corked until the next tick):
+    // release them, or ending the socket now would drop them.
+    while (res.writableCorked) res.uncork();
     socket.end(() => resolve());
     socket.destroySoon?.();
   });

@@ -91,6 +91,10 @@ const configSchema = z.object(
       openai: section({
         allow_system_messages: bool().default(false),
       }),
+      // /mcp: each agent as an MCP tool `ask_<agent>` (Streamable HTTP).
+      mcp: section({
+        enabled: bool().default(true),
+      }),
     }),
     providers: z
       .record(

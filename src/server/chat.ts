@@ -32,11 +32,12 @@ export interface StartedRun {
 /**
  * Runs one validated turn for an HTTP route (klisk's own and every protocol adapter's): resolves the agent
  * (named in the log line), takes a run slot (503 with Retry-After when busy or shutting down), hands the
- * events to `answer`, and frees the slot however it ends.
+ * events to `answer`, and frees the slot however it ends. `res` is undefined for a turn that is not one
+ * HTTP response of its own (an MCP tool call inside a session): the 503 is then only thrown.
  */
 export async function withRun(
   { project, runs, signer }: ServerContext,
-  res: ServerResponse,
+  res: ServerResponse | undefined,
   turn: TurnFields & { stream: boolean; extraInstructions?: string },
   transport: string,
   answer: (run: StartedRun) => Promise<void>,
@@ -45,11 +46,11 @@ export async function withRun(
   const resolved = resolveAgent(project, turn.agentName, turn.state);
   // Added to the agent's own instructions for this run only (OpenAI clients' system messages, when allowed).
   const agent = turn.extraInstructions ? { ...resolved, instructions: `${resolved.instructions}\n\n${turn.extraInstructions}` } : resolved;
-  noteAgent(res, agent.name);
-  const controller = runs.start({ reqId: requestIdOf(res), agent: agent.name, transport });
+  if (res) noteAgent(res, agent.name);
+  const controller = runs.start({ reqId: res && requestIdOf(res), agent: agent.name, transport });
   if (!controller) {
     // Both are "come back later": 503 so load balancers retry on another instance.
-    res.setHeader("Retry-After", runs.closing ? "5" : "1");
+    res?.setHeader("Retry-After", runs.closing ? "5" : "1");
     throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
   }
   try {

@@ -11,6 +11,7 @@ export const ROUTES = {
   agUi: "/api/ag-ui",
   openaiChat: "/v1/chat/completions",
   openaiModels: "/v1/models",
+  mcp: "/mcp",
 } as const;
 
 /** True when a request path (no query string) matches a route path as Express's router would match it. */

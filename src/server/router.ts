@@ -11,11 +11,13 @@ import { aiSdkRoute } from "./aiSdk";
 import { auth } from "./auth";
 import { availability } from "./availability";
 import { chatRoute } from "./chat";
+import type { Project } from "../project/project";
 import type { ServerContext } from "./context";
 import { cors } from "./cors";
 import { errorHandler } from "./errorHandler";
 import { sendJson, shapeErrors, type Handler } from "./handlers";
 import { jsonBody } from "./jsonBody";
+import { mcpError, mcpRoute } from "./mcp";
 import { completionsRoute, modelsRoute, openaiError } from "./openaiCompat";
 import { corsOrigins } from "./limits";
 import { ROUTES } from "./paths";
@@ -40,7 +42,7 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   if (options.edge !== false) router.use(edgeMiddleware(context));
 
   router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
-  const info = { ...apiInfo(context), endpoints: ENDPOINTS };
+  const info = { ...apiInfo(context), endpoints: { ...ENDPOINTS, ...optionalEndpoints(project) } };
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
 
   // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
@@ -54,6 +56,13 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   router.use("/v1", shapeErrors(openaiError));
   router.get(ROUTES.openaiModels, ...guarded(modelsRoute(context)));
   router.post(ROUTES.openaiChat, ...guarded(body, completionsRoute(context)));
+  if (project.config.deploy.mcp.enabled) {
+    const mcp = mcpRoute(context);
+    router.use(ROUTES.mcp, shapeErrors(mcpError));
+    router.post(ROUTES.mcp, ...guarded(body, mcp));
+    router.get(ROUTES.mcp, ...guarded(mcp));
+    router.delete(ROUTES.mcp, ...guarded(mcp));
+  }
 
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());
@@ -69,6 +78,13 @@ export const ENDPOINTS = {
   openai_chat_completions: ROUTES.openaiChat,
   openai_models: ROUTES.openaiModels,
 } as const;
+
+/** The endpoints a project can switch off (deploy.mcp, deploy.a2a), when on. */
+export function optionalEndpoints({ config }: Project) {
+  return {
+    ...(config.deploy.mcp.enabled ? { mcp: ROUTES.mcp } : {}),
+  };
+}
 
 /** The whole GET /api/info body (this router's and the fetch handler's): the project's part and the UI's. */
 export function apiInfo(context: Pick<ServerContext, "project" | "keys">) {

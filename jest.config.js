@@ -3,6 +3,12 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
   testMatch: ["**/*.test.ts"],
-  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
+    // jose ships ES modules only, and @a2a-js/sdk's CommonJS client requires it (tests/server/a2a.test.ts):
+    // Node 20 loads it with require(esm), jest's module system (before Node 24.9) does not, so it is compiled.
+    "node_modules/jose/.+\\.js$": ["ts-jest", { tsconfig: { allowJs: true, module: "commonjs", target: "ES2022", isolatedModules: true } }],
+  },
+  transformIgnorePatterns: ["/node_modules/(?!jose/)"],
   testTimeout: 30000,
 };

@@ -95,6 +95,11 @@ const configSchema = z.object(
       mcp: section({
         enabled: bool().default(true),
       }),
+      // /a2a and /.well-known/agent-card.json; a contextId's state is kept this long after its last turn.
+      a2a: section({
+        enabled: bool().default(true),
+        context_ttl_s: int(1).default(3600),
+      }),
     }),
     providers: z
       .record(

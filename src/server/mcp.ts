@@ -120,7 +120,8 @@ function toolSpec(name: string, agent: Agent) {
   return {
     name,
     title: agent.name,
-    description: `Ask the agent '${agent.name}'. Pass the returned state back to continue the conversation.${agent.instructions ? `\nThe agent's instructions: ${agent.instructions.slice(0, 500)}` : ""}`,
+    // Not the instructions: they are the server's, and tool lists are shown to whoever connects.
+    description: `Ask the agent '${agent.name}'. Pass the returned state back to continue the conversation.`,
     inputSchema: {
       type: "object" as const,
       properties: {

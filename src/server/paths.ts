@@ -12,6 +12,8 @@ export const ROUTES = {
   openaiChat: "/v1/chat/completions",
   openaiModels: "/v1/models",
   mcp: "/mcp",
+  a2a: "/a2a",
+  agentCard: "/.well-known/agent-card.json",
 } as const;
 
 /** True when a request path (no query string) matches a route path as Express's router would match it. */

@@ -6,6 +6,7 @@
  * read 30 MB. Every handler is built here once; nothing is built per request.
  */
 import express, { type Router } from "express";
+import { a2aError, a2aRoute, agentCardRoute } from "./a2a";
 import { agUiRoute } from "./agUi";
 import { aiSdkRoute } from "./aiSdk";
 import { auth } from "./auth";
@@ -63,6 +64,12 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
     router.get(ROUTES.mcp, ...guarded(mcp));
     router.delete(ROUTES.mcp, ...guarded(mcp));
   }
+  if (project.config.deploy.a2a.enabled) {
+    // The card is public, like /api/info: it says which key scheme /a2a wants.
+    router.get(ROUTES.agentCard, agentCardRoute(context));
+    router.use(ROUTES.a2a, shapeErrors(a2aError));
+    router.post(ROUTES.a2a, ...guarded(body, a2aRoute(context)));
+  }
 
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());
@@ -83,6 +90,7 @@ export const ENDPOINTS = {
 export function optionalEndpoints({ config }: Project) {
   return {
     ...(config.deploy.mcp.enabled ? { mcp: ROUTES.mcp } : {}),
+    ...(config.deploy.a2a.enabled ? { a2a: ROUTES.a2a, agent_card: ROUTES.agentCard } : {}),
   };
 }
 

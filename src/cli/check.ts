@@ -6,6 +6,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import type { Agent } from "../sdk/agent";
 import { providerTarget } from "../runner/models/resolve";
+import { agentTools } from "../project/mcp/servers";
 import { exitWhenFlushed, styleFor, type Style } from "./output";
 
 export interface CheckOptions {
@@ -45,6 +46,10 @@ export async function check(options: CheckOptions): Promise<number> {
     out.write(`\n${style.red("Check failed")}: the project does not load.\n`);
     return 1;
   }
+  // The servers answered tools/list while loading: the listing below needs nothing more from them.
+  const mcpRows = mcpServerRows(project);
+  const toolNames = new Set(project.agents.flatMap((a) => agentTools(project, a).map((t) => t.name)));
+  await project.mcp?.close();
 
   const rows = project.agents.map((agent) => describeAgent(agent, project.config));
   // An unknown option in code is a warning when serving (the agent still works), an error here: a check is
@@ -58,13 +63,14 @@ export async function check(options: CheckOptions): Promise<number> {
   out.write(`${style.bold("Project")}  ${project.name}  ${style.dim(dir)}\n`);
   out.write(`${style.bold("Entry")}    ${path.relative(dir, project.entryFile)}\n\n`);
   out.write(table(rows, style));
+  out.write(mcpTable(mcpRows, style));
 
   if (errors.length || warnings.length) out.write("\n");
   for (const error of errors) out.write(`${style.red("✖")} ${error}\n`);
   for (const warning of warnings) out.write(`${style.yellow("⚠")} ${warning}\n`);
 
   const agents = plural(rows.length, "agent");
-  const tools = plural(new Set(project.agents.flatMap((a) => a.tools.map((t) => t.name))).size, "tool");
+  const tools = plural(toolNames.size, "tool");
   out.write("\n");
   if (errors.length) {
     out.write(`${style.red("Check failed")}: ${plural(errors.length, "error")}${warnings.length ? `, ${plural(warnings.length, "warning")}` : ""}.\n`);
@@ -103,12 +109,40 @@ function table(rows: AgentRow[], style: Style): string {
     r.agent.name + (i === 0 ? " (default)" : ""),
     r.agent.model,
     r.provider,
-    [...r.agent.tools.map((t) => t.name), ...r.agent.builtinTools].join(", ") || "-",
+    [...r.agent.tools.map((t) => t.name), ...r.agent.builtinTools, ...r.agent.mcpServers.map((s) => `mcp:${s}`)].join(", ") || "-",
     r.agent.handoffs.join(", ") || "-",
   ]);
   const widths = header.map((h, col) => Math.max(h.length, ...cells.map((c) => c[col].length)));
   const format = (cols: string[]) => `  ${cols.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()}\n`;
   return style.bold(format(header)) + cells.map((c, i) => (rows[i].error ? style.red(format(c)) : format(c))).join("");
+}
+
+interface McpRow {
+  name: string;
+  label: string;
+  tools: string[];
+  /** Why it is not connected (an optional server that did not start). */
+  down?: string;
+}
+
+function mcpServerRows(project: Project): McpRow[] {
+  return (project.mcp?.connections ?? []).map((c) => ({
+    name: c.name,
+    label: c.label,
+    tools: c.tools.map((t) => t.name),
+    down: c.status === "connected" ? undefined : c.lastError ?? c.status,
+  }));
+}
+
+/** Each MCP server and the tools it offers (what `allowedTools` can pick from). */
+function mcpTable(rows: McpRow[], style: Style): string {
+  if (rows.length === 0) return "";
+  const width = Math.max(...rows.map((r) => r.name.length));
+  const lines = rows.map((r) => {
+    const what = r.down ? style.yellow(`unavailable: ${r.down}`) : `${plural(r.tools.length, "tool")}: ${r.tools.join(", ") || "-"}`;
+    return `  ${r.name.padEnd(width)}  ${style.dim(r.label)}\n  ${" ".repeat(width)}  ${what}\n`;
+  });
+  return `\n${style.bold("MCP servers")}\n${lines.join("")}`;
 }
 
 function plural(n: number, word: string): string {

@@ -43,8 +43,9 @@ export async function run(options: RunOptions): Promise<number> {
   if (interactive && message !== undefined && (dir === undefined || dir === ".") && isDirectory(options.cwd, message)) {
     [message, dir] = [undefined, message];
   }
+  let project: Project | undefined;
   try {
-    const project = await loadProject(path.resolve(options.cwd, dir ?? "."));
+    project = await loadProject(path.resolve(options.cwd, dir ?? "."));
     printWarnings(project.warnings, stderr);
     if (options.agent !== undefined && !project.agents.some((a) => a.name === options.agent)) {
       throw new ConfigError(`Unknown agent '${options.agent}'. Available agents: ${agentNames(project)}`);
@@ -57,6 +58,8 @@ export async function run(options: RunOptions): Promise<number> {
     return ok ? 0 : 1;
   } catch (err) {
     return reportError(err, stderr);
+  } finally {
+    await project?.mcp?.close(); // MCP servers' child processes end with the command
   }
 }
 

@@ -50,6 +50,42 @@ const providerSchema = z.object(
   { error: "must be a mapping with base_url, api_key_env, api and headers" },
 );
 
+// An MCP server: a child process over stdio, or a Streamable HTTP URL. Values may use ${ENV} (see mcp/substitute.ts).
+const mcpStdioSchema = z.object(
+  {
+    command: nonEmpty(),
+    args: z.array(str(), { error: "must be a list of strings" }).default([]),
+    env: z.record(z.string(), str(), { error: "must be a mapping of variable names to strings" }).default({}),
+    cwd: nonEmpty().optional(), // relative to the project directory
+    optional: bool().default(false),
+  },
+  { error: "must be a mapping with command (and args, env, cwd) or url (and headers)" },
+);
+const mcpHttpSchema = z.object(
+  {
+    // A URL from a variable ("${MCP_URL}") is checked when the server starts.
+    url: nonEmpty().refine((v) => /^(https?:\/\/|\$\{)/i.test(v), { error: "must be an http(s) URL such as https://mcp.example.com/mcp" }),
+    headers: z.record(z.string(), str(), { error: "must be a mapping of header names to strings" }).default({}),
+    optional: bool().default(false),
+  },
+  { error: "must be a mapping with command (and args, env, cwd) or url (and headers)" },
+);
+const mcpServerSchema = z.custom<unknown>().transform((value, ctx) => {
+  // One message that names both shapes, rather than zod's union of every branch's issues.
+  const isMapping = typeof value === "object" && value !== null && !Array.isArray(value);
+  const hasCommand = isMapping && "command" in value;
+  const hasUrl = isMapping && "url" in value;
+  if (!isMapping || hasCommand === hasUrl) {
+    ctx.addIssue({ code: "custom", message: "must be a mapping with either command (a stdio server) or url (a Streamable HTTP server), not both" });
+    return z.NEVER;
+  }
+  const parsed = (hasCommand ? mcpStdioSchema : mcpHttpSchema).safeParse(value);
+  if (parsed.success) return parsed.data as McpServerConfigShape;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: issue.path } as never);
+  return z.NEVER;
+});
+type McpServerConfigShape = z.output<typeof mcpStdioSchema> | z.output<typeof mcpHttpSchema>;
+
 const configSchema = z.object(
   {
     name: nonEmpty().optional(),
@@ -108,6 +144,13 @@ const configSchema = z.object(
         { error: "must be a mapping of provider names to { base_url, api_key_env, api }" },
       )
       .default({}),
+    mcp_servers: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "must use only letters, digits, '_', '.' or '-'" }),
+        mcpServerSchema,
+        { error: "must be a mapping of server names to { command, args, env, cwd } or { url, headers }" },
+      )
+      .default({}),
     limits: section({
       max_turns: int(1).default(10),
       run_timeout_s: positive().default(300),
@@ -158,6 +201,7 @@ export type ProviderConfig = KliskConfig["providers"][string];
 export type LimitsConfig = KliskConfig["limits"];
 export type ChatUiConfig = KliskConfig["deploy"]["chat"];
 export type WidgetConfig = KliskConfig["deploy"]["widget"];
+export type McpServerConfig = KliskConfig["mcp_servers"][string];
 
 export interface LoadedConfig {
   config: KliskConfig;
@@ -188,6 +232,7 @@ export function loadConfig(dir: string): LoadedConfig {
       delete raw[key];
     }
     collectUnknownKeys(raw, configSchema, [], warnings);
+    collectUnknownMcpKeys(raw.mcp_servers, warnings);
   }
   return { config: resolveConfig(raw, defaultName), file, warnings };
 }
@@ -277,6 +322,16 @@ function collectUnknownKeys(value: unknown, schema: z.ZodType, keyPath: string[]
     const guess = closest(key, known);
     const hint = guess ? `did you mean '${[...keyPath, guess].join(".")}'?` : `known keys: ${known.join(", ")}`;
     warnings.push(`${CONFIG_FILE}: unknown key '${full}' (${hint})`);
+  }
+}
+
+/** A server entry is one of two shapes (picked by command or url), which the generic walk cannot see into. */
+function collectUnknownMcpKeys(servers: unknown, warnings: string[]): void {
+  if (!isPlainObject(servers)) return;
+  for (const [name, server] of Object.entries(servers)) {
+    if (!isPlainObject(server)) continue;
+    const schema = "command" in server ? mcpStdioSchema : "url" in server ? mcpHttpSchema : undefined;
+    if (schema) collectUnknownKeys(server, schema, ["mcp_servers", name], warnings);
   }
 }
 

@@ -14,6 +14,7 @@ import type { Project } from "./project";
 import { isAgent, type Agent } from "../sdk/agent";
 import { CONFIGURE_SERVER_EXPORT, type ConfigureServer } from "../sdk/server";
 import { checkAgentModels } from "./modelCheck";
+import { startMcpServers } from "./mcp/servers";
 
 export const ENTRY_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"];
 
@@ -39,6 +40,8 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
   checkHandoffs(agents, entryName);
   // Unknown provider prefixes and hosted tools on Chat models fail here; unsupported settings warn.
   const modelWarnings = checkAgentModels(agents, config.providers);
+  // Last: nothing after it may throw and leave MCP child processes running.
+  const mcp = await startMcpServers(config, agents, projectDir);
 
   return Object.freeze({
     name: config.name,
@@ -47,8 +50,9 @@ export async function loadProject(dir: string, opts: LoadProjectOptions = {}): P
     agents: Object.freeze(agents),
     entryFile,
     configureServer,
-    warnings: Object.freeze([...warnings, ...optionWarnings, ...modelWarnings, ...missingKeyWarnings(agents, config)]),
+    warnings: Object.freeze([...warnings, ...optionWarnings, ...modelWarnings, ...missingKeyWarnings(agents, config), ...(mcp?.warnings ?? [])]),
     optionWarnings: Object.freeze(optionWarnings),
+    ...(mcp ? { mcp: mcp.servers } : {}),
   });
 }
 

@@ -2,6 +2,7 @@
 import type { Agent } from "../sdk/agent";
 import type { ConfigureServer } from "../sdk/server";
 import type { KliskConfig } from "./config";
+import type { McpServers } from "./mcp/servers";
 
 export interface Project {
   /** `name` from klisk.config.yaml, or the directory name. */
@@ -19,4 +20,6 @@ export interface Project {
   readonly warnings: readonly string[];
   /** The part of `warnings` about unknown options in code (defineAgent, tool): `klisk check` fails on them. */
   readonly optionWarnings?: readonly string[];
+  /** The connected `mcp_servers` (when the config has any): whoever loaded the project closes them. */
+  readonly mcp?: McpServers;
 }

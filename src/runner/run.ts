@@ -9,6 +9,7 @@ import { resolveModel } from "./models/resolve";
 import { log } from "../log";
 import { handoffTargets, handoffToolSpecs } from "./handoffs";
 import { runToolCalls, type ToolCall } from "./toolCalls";
+import { agentTools } from "../project/mcp/servers";
 import { boundHistory, historyBudget, historyFromState, storedUserItem } from "./history";
 
 export interface RunChatOptions {
@@ -80,6 +81,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       // store:false responses cannot be continued by id, so such a model always gets the transcript.
       const chained = model.api === "responses" && agent.modelSettings.extraBody?.store !== false;
       const transfers = handoffTargets(agent, options.project);
+      // Read each turn: an MCP server's tool list may change between turns.
+      const tools = agentTools(options.project, agent);
       const calls: ToolCall[] = [];
       const handoffCalls: ToolCall[] = [];
       const modelCalls: ToolCall[] = [];
@@ -90,7 +93,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         input: chained && previousResponseId ? unseen : transcript,
         previousResponseId: chained ? previousResponseId : undefined,
         tools: [
-          ...agent.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
+          ...tools.map((t) => ({ name: t.name, description: t.description, parameters: t.jsonSchema })),
           ...handoffToolSpecs(transfers),
         ],
         builtinTools: agent.builtinToolConfigs,
@@ -143,7 +146,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         return;
       }
       const outputs = new Map<string, string>();
-      for await (const result of runToolCalls(agent, calls, run.signal)) {
+      for await (const result of runToolCalls(agent, calls, run.signal, tools)) {
         yield { type: "tool_result", data: { output: result.output, call_id: result.callId, tool: result.name } };
         outputs.set(result.callId, result.output);
       }

@@ -1,6 +1,7 @@
 /** Runs one model turn's function calls concurrently and yields each result as it finishes. */
 import { AbortedError, ToolError } from "../errors";
 import type { Agent } from "../sdk/agent";
+import type { Tool } from "../sdk/tool";
 import { log } from "../log";
 
 export interface ToolCall {
@@ -20,7 +21,7 @@ export interface ToolCallResult {
  * calls are signalled. Invalid arguments and unknown tools are the model's mistake: the message goes
  * back to the model as the output so it can correct itself.
  */
-export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal): AsyncGenerator<ToolCallResult> {
+export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal, tools: readonly Tool[] = agent.tools): AsyncGenerator<ToolCallResult> {
   const batch = new AbortController();
   const onAbort = () => batch.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
@@ -30,7 +31,7 @@ export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], si
   aborted.catch(() => {}); // observed below through Promise.race; avoid an unhandled rejection
 
   const pending = new Map<string, Promise<ToolCallResult>>();
-  for (const call of calls) pending.set(call.callId, runOne(agent, call, batch.signal));
+  for (const call of calls) pending.set(call.callId, runOne(agent, call, batch.signal, tools));
   try {
     while (pending.size > 0) {
       // A tool that ignores its signal must not keep the run alive after an abort.
@@ -47,10 +48,10 @@ export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], si
   }
 }
 
-async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal): Promise<ToolCallResult> {
+async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal, tools: readonly Tool[]): Promise<ToolCallResult> {
   const result = (output: string): ToolCallResult => ({ callId: call.callId, name: call.name, output });
-  const tool = agent.tools.find((t) => t.name === call.name);
-  if (!tool) return result(`Tool '${call.name}' not found. Available tools: ${agent.tools.map((t) => t.name).join(", ") || "none"}`);
+  const tool = tools.find((t) => t.name === call.name);
+  if (!tool) return result(`Tool '${call.name}' not found. Available tools: ${tools.map((t) => t.name).join(", ") || "none"}`);
   const parsed = tool.parseArguments(call.arguments);
   if (!parsed.ok) return result(parsed.message);
   try {

@@ -41,6 +41,10 @@ export interface AgentOptions {
   /** Other agents this one can hand the conversation to, by name or object. */
   handoffs?: Array<string | Agent>;
   modelSettings?: ModelSettings;
+  /** MCP servers (names from `mcp_servers` in klisk.config.yaml) whose tools this agent may call. */
+  mcpServers?: string[];
+  /** Only these MCP tools (by the server's tool name) are offered; unset = all of the servers' tools. */
+  allowedTools?: string[];
 }
 
 export interface Agent {
@@ -55,11 +59,14 @@ export interface Agent {
   readonly builtinToolConfigs: readonly BuiltinToolConfig[];
   readonly handoffs: readonly string[];
   readonly modelSettings: Readonly<ModelSettings>;
+  readonly mcpServers: readonly string[];
+  /** undefined = every tool of the agent's MCP servers. */
+  readonly allowedTools?: readonly string[];
 }
 
 export const DEFAULT_MODEL = "gpt-5.2";
 
-const AGENT_OPTIONS: ReadonlyArray<keyof AgentOptions> = ["name", "instructions", "model", "tools", "builtinTools", "handoffs", "modelSettings"];
+const AGENT_OPTIONS: ReadonlyArray<keyof AgentOptions> = ["name", "instructions", "model", "tools", "builtinTools", "handoffs", "modelSettings", "mcpServers", "allowedTools"];
 
 const REGISTRY_KEY = Symbol.for("klisk.agentRegistry");
 const WARNINGS_KEY = Symbol.for("klisk.definitionWarnings");
@@ -128,6 +135,8 @@ function createAgent(options: AgentOptions): Agent {
     if (isAgent(h)) return h.name;
     throw new UserError(`Agent '${name}': handoffs[${i}] must be an agent name or an agent object.`);
   });
+  const mcpServers = stringList(name, "mcpServers", options.mcpServers, 'names of servers from mcp_servers in klisk.config.yaml, e.g. ["github"]') ?? [];
+  const allowedTools = stringList(name, "allowedTools", options.allowedTools, 'MCP tool names, e.g. ["search_issues"]');
   const builtinToolConfigs = (options.builtinTools ?? []).map((t, i) => builtinToolConfig(name, t, i));
   return Object.freeze({
     kind: "agent" as const,
@@ -139,6 +148,8 @@ function createAgent(options: AgentOptions): Agent {
     builtinToolConfigs: Object.freeze(builtinToolConfigs),
     handoffs: Object.freeze(handoffs),
     modelSettings: Object.freeze({ ...(options.modelSettings ?? {}) }),
+    mcpServers: Object.freeze(mcpServers),
+    ...(allowedTools ? { allowedTools: Object.freeze(allowedTools) } : {}),
   });
 }
 
@@ -155,4 +166,12 @@ function builtinToolConfig(agent: string, value: unknown, i: number): BuiltinToo
   }
   if (tool.type === "code_interpreter") tool.container ??= { type: "auto" };
   return Object.freeze(tool);
+}
+
+function stringList(agent: string, key: string, value: unknown, example: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v.trim() === "")) {
+    throw new UserError(`Agent '${agent}': '${key}' must be a list of ${example}.`);
+  }
+  return [...new Set(value as string[])];
 }

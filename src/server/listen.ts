@@ -97,6 +97,8 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       await serverClosed;
       clearInterval(sweep);
       clearTimeout(cut);
+      // No run is left that could call an MCP tool: stop the servers' child processes and sessions.
+      await project.mcp?.close();
       logger.info({}, "Server stopped");
     })());
 

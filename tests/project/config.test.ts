@@ -176,7 +176,7 @@ describe("unknown keys are warnings with a suggestion", () => {
       "klisk.config.yaml: unknown key 'server.prot' (did you mean 'server.port'?)",
       "klisk.config.yaml: unknown key 'deploy.widget.colour' (did you mean 'deploy.widget.color'?)",
       "klisk.config.yaml: unknown key 'providers.x.apikey_env' (did you mean 'providers.x.api_key_env'?)",
-      "klisk.config.yaml: unknown key 'totally_unrelated' (known keys: name, entry, server, deploy, providers, limits)",
+      "klisk.config.yaml: unknown key 'totally_unrelated' (known keys: name, entry, server, deploy, providers, mcp_servers, limits)",
     ]);
     expect(config.server).toEqual({}); // the misspelt key is not applied
   });

@@ -13,7 +13,7 @@ defineAgent({ name: "Other", tools: [lookup], colour: "red" });
 const EXPECTED = [
   "Agent 'Assistant': unknown option 'instuctions' (did you mean 'instructions'?)",
   "Tool 'lookup': unknown option 'descripton' (did you mean 'description'?)",
-  "Agent 'Other': unknown option 'colour' (known options: name, instructions, model, tools, builtinTools, handoffs, modelSettings)",
+  "Agent 'Other': unknown option 'colour' (known options: name, instructions, model, tools, builtinTools, handoffs, modelSettings, mcpServers, allowedTools)",
 ];
 
 test("the loader warns once per unknown key, with the closest known key", async () => {

@@ -75,7 +75,7 @@ describe("klisk init", () => {
     const uncommented = text
       .replace(/^# providers:[\s\S]*?\n\n/m, "")
       .split("\n")
-      .map((line) => line.replace(/^#( ?\s*[a-z_]+:.*)$/, "$1").replace(/^ /, ""))
+      .map((line) => line.replace(/^#( ?\s*[a-z0-9_]+:.*)$/, "$1").replace(/^ /, ""))
       .join("\n");
     fs.writeFileSync(path.join(dir, "klisk.config.yaml"), uncommented);
     const full = loadConfig(dir);

@@ -4,7 +4,7 @@
  * the server's child process when it shuts down.
  */
 import { execFileSync } from "node:child_process";
-import { klisk, startKlisk, stopChildren } from "../helpers/cli";
+import { klisk, runChild, startKlisk, stopChildren } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
 import { everythingServerYaml } from "../helpers/mcp";
 import { json, postChat, useFakeOpenAI } from "../helpers/project";
@@ -72,4 +72,22 @@ test("klisk serve runs MCP tools in chats and stops the server's process on shut
       return true;
     }
   }, 5000, "the MCP server process exited");
+});
+
+test("klisk run calls MCP tools and ends with its server", async () => {
+  const dir = writeProjectDir({ config: GOOD, entry: ENTRY });
+  fake().enqueue({ toolCalls: [{ name: "echo", arguments: { message: "from run" }, callId: "c1" }] });
+  const result = await klisk(["run", "echo it", dir, "--json"], { env: fakeUpstreamEnv(fake().url) });
+  expect(result.code).toBe(0);
+  const events = result.stdout.trim().split("\n").map((line) => JSON.parse(line.replace(/^data: /, "")));
+  expect(events).toContainEqual({ type: "tool_result", data: { output: "Echo: from run", call_id: "c1", tool: "echo" } });
+  expect(events.at(-1)).toMatchObject({ type: "done", data: "Tool said: Echo: from run" });
+});
+
+test("a project without mcp_servers never loads the MCP SDK", async () => {
+  const dir = writeProjectDir({ entry: 'import { defineAgent } from "klisk";\ndefineAgent({ name: "A" });\n' });
+  const script = `require(${JSON.stringify(require.resolve("../../dist/project/load.js"))}).loadProject(${JSON.stringify(dir)}).then(() =>
+    console.log(JSON.stringify(Object.keys(require.cache).filter((f) => f.includes("@modelcontextprotocol")))))`;
+  const result = await runChild(process.execPath, ["-e", script], { mustSucceed: true });
+  expect(JSON.parse(result.stdout)).toEqual([]);
 });

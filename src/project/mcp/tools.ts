@@ -3,7 +3,7 @@
  * result, a protocol error, a server that went away) go back to the model as the tool's output (onError
  * "return"), as MCP intends: a failing remote tool never ends the run.
  */
-import type { JsonSchema, Tool, ToolContext } from "../../sdk/tool";
+import { tool, type JsonSchema, type Tool, type ToolContext } from "../../sdk/tool";
 
 /** What tools/list says about one tool (the fields klisk uses). */
 export interface McpToolInfo {
@@ -38,33 +38,19 @@ export function modelToolName(name: string): string {
 }
 
 export function mcpTool(server: string, info: McpToolInfo, call: McpCall): Tool<Record<string, unknown>> {
-  const name = modelToolName(info.name);
-  return {
-    kind: "function",
-    name,
+  return tool<Record<string, unknown>>({
+    name: modelToolName(info.name),
     description: info.description ?? "",
     // Object schemas only (the spec says so); the server validates the arguments itself.
-    jsonSchema: { type: "object", properties: {}, ...(info.inputSchema ?? {}) },
+    parameters: { type: "object", properties: {}, ...(info.inputSchema ?? {}) },
     onError: "return",
-    parseArguments(raw) {
-      let value: unknown;
-      try {
-        value = raw.trim() === "" ? {} : JSON.parse(raw);
-      } catch {
-        return { ok: false, message: `Invalid arguments for tool '${name}': not valid JSON.` };
-      }
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        return { ok: false, message: `Invalid arguments for tool '${name}': expected a JSON object.` };
-      }
-      return { ok: true, args: value as Record<string, unknown> };
-    },
     async execute(args, ctx: ToolContext) {
       const result = await call(info.name, args, ctx.signal);
       const text = resultText(result);
       if (result.isError) throw new McpToolError(text || `MCP server '${server}' reported an error`);
       return text;
     },
-  };
+  });
 }
 
 /** Text parts as they are; other parts (images, audio, resources) as JSON without their bulky payloads. */

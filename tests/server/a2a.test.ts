@@ -16,6 +16,7 @@ const KEY = "sk-klisk-test";
 const fake = useFakeOpenAI({ env: { KLISK_API_KEY: KEY } });
 let server: RunningServer;
 let disabled: RunningServer;
+let single: RunningServer;
 let client: Client;
 let legacy: Client;
 let toolSignal: AbortSignal | undefined;
@@ -45,6 +46,7 @@ beforeAll(async () => {
   const agents = [{ name: "Assistant", instructions: "Be brief.", tools: [slow] }, { name: "Poet" }];
   server = await serve(makeProject(agents));
   disabled = await serve(makeProject(agents, "deploy:\n  a2a:\n    enabled: false\n"));
+  single = await serve(makeProject(agents, "limits:\n  max_concurrent_runs: 1\n"));
   client = await clientFor(server.url);
   const card = await client.getAgentCard();
   legacy = new Client(new LegacyJsonRpcTransport({ endpoint: `${server.url}/a2a`, fetchImpl: withKey(KEY) }), card);
@@ -52,6 +54,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.close();
   await disabled.close();
+  await single.close();
 });
 
 test("the agent card: name, JSON-RPC interfaces for 1.0 and 0.3, streaming, one skill per agent, the key scheme", async () => {
@@ -170,6 +173,27 @@ test("a bad key, an unknown version and an unknown method are JSON-RPC errors", 
   expect((await post({ "A2A-Version": "9.9" }, { jsonrpc: "2.0", id: 3, method: "SendMessage", params: {} })).error.code).toBe(-32009);
   expect((await post({}, { jsonrpc: "2.0", id: 4, method: "tasks/resubscribe", params: {} })).error.code).toBe(-32601);
   expect(fake().requests).toHaveLength(0);
+});
+
+test("messages share the server's run slots: one over max_concurrent_runs is refused with 503 and Retry-After", async () => {
+  const busy = await clientFor(single.url);
+  fake().enqueue({ hang: true });
+  const controller = new AbortController();
+  const stream = busy.sendMessageStream({ tenant: "", message: userMessage("hang"), configuration: undefined, metadata: undefined }, { signal: controller.signal });
+  await stream.next();
+  await fake().waitForRequests(1);
+  await expect(send(busy, userMessage("hi"))).rejects.toThrow(/Too many runs in progress/);
+  const raw = await fetch(`${single.url}/a2a`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${KEY}`, "Content-Type": "application/json", "A2A-Version": "1.0" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "SendMessage", params: { message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "hi" }] } } }),
+  });
+  expect(raw.status).toBe(503);
+  expect(raw.headers.get("retry-after")).toBe("1");
+  expect((await raw.json()).error.message).toMatch(/Too many runs/);
+  controller.abort();
+  await stream.return(undefined);
+  await waitFor(() => fake().requests[0].aborted === true);
 });
 
 test("deploy.a2a.enabled: false removes the card and /a2a", async () => {

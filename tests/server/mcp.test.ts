@@ -15,6 +15,7 @@ const KEY = "sk-klisk-test";
 const fake = useFakeOpenAI({ env: { KLISK_API_KEY: KEY } });
 let server: RunningServer;
 let disabled: RunningServer;
+let single: RunningServer;
 const clients: Client[] = [];
 
 beforeAll(async () => {
@@ -25,11 +26,13 @@ beforeAll(async () => {
   ];
   server = await serve(makeProject(agents));
   disabled = await serve(makeProject(agents, "deploy:\n  mcp:\n    enabled: false\n"));
+  single = await serve(makeProject(agents, "limits:\n  max_concurrent_runs: 1\n"));
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await server.close();
   await disabled.close();
+  await single.close();
 });
 
 async function connect(url = server.url, key = KEY): Promise<Client> {
@@ -106,6 +109,20 @@ test("a cancelled call aborts the upstream request", async () => {
   await fake().waitForRequests(1);
   controller.abort();
   await expect(call).rejects.toThrow();
+  await waitFor(() => fake().requests[0].aborted === true);
+});
+
+test("calls share the server's run slots: a call over max_concurrent_runs is a tool error saying so", async () => {
+  const client = await connect(single.url);
+  fake().enqueue({ hang: true });
+  const controller = new AbortController();
+  const first = client.callTool({ name: "ask_Assistant", arguments: { message: "hang" } }, undefined, { signal: controller.signal });
+  await fake().waitForRequests(1);
+  const second: any = await client.callTool({ name: "ask_Assistant", arguments: { message: "hi" } });
+  expect(second.isError).toBe(true);
+  expect(second.content[0].text).toMatch(/Too many runs in progress/);
+  controller.abort();
+  await expect(first).rejects.toThrow();
   await waitFor(() => fake().requests[0].aborted === true);
 });
 

@@ -50,6 +50,14 @@ export function buildProgram(): Command {
     .option("--workers <n>", "processes sharing the port, restarted if they crash: a number, or auto for one per core (default: 1)")
     .action(async (dir: string, opts: ServeFlags) => (await import("./serve")).serveCommand(dir, opts));
 
+  const dev = program
+    .command("dev")
+    .description("Serve like `klisk serve` and reload the project in place on every change (sources, config, .env)")
+    .argument("[dir]", "project directory", ".")
+    .action(async (dir: string, opts: ServeFlags) => (await import("./dev")).devCommand(dir, opts));
+  // The same flags as serve (--workers is refused: dev is one process).
+  for (const option of program.commands.find((command) => command.name() === "serve")?.options ?? []) dev.addOption(option);
+
   program
     .command("run")
     .description("Chat with an agent in the terminal")

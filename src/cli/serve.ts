@@ -8,6 +8,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import { ALL_READY_MESSAGE, parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_MESSAGE } from "../server/cluster";
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
+import type { ProjectHolder } from "../server/reload";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
 import { reportError, styleFor } from "./output";
 
@@ -28,6 +29,10 @@ export interface ServeOptions {
   stdout?: NodeJS.WriteStream;
   /** Called once the server listens, before the banner is printed and a cluster primary is told. */
   onListening?: (running: RunningServer) => void;
+  /** `klisk dev`: the holder the server reads its project from, made from the loaded project. */
+  reloadable?: (project: Project) => ProjectHolder;
+  /** Human-readable log lines even when stderr is not a terminal (`klisk dev`). */
+  prettyLogs?: boolean;
 }
 
 /** The flags of `klisk serve`, as commander parses them (they are declared in main.ts). */
@@ -71,7 +76,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   if (options.logLevel !== undefined) {
     const level = options.logLevel.trim().toLowerCase();
     if (!isLogLevel(level)) throw new ConfigError(`Invalid --log-level ${JSON.stringify(options.logLevel)}: use one of ${LOG_LEVELS.join(", ")}.`);
-    configureLogger({ level });
+    configureLogger({ level, pretty: options.prettyLogs });
   }
   const dir = path.resolve(options.cwd, options.dir ?? ".");
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
@@ -82,12 +87,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;
   // The project's .env may set KLISK_LOG_LEVEL; the flag (applied above) still wins.
-  if (options.logLevel === undefined) configureLogger();
+  if (options.logLevel === undefined) configureLogger({ pretty: options.prettyLogs });
   // Through the logger like every other start-up message (KLISK_STATE_SECRET's, say): pretty on a terminal,
   // JSON lines otherwise, never two formats on one stream.
   for (const warning of project.warnings) log.warn({}, warning);
   const worker = cluster.isWorker ? cluster.worker : undefined;
-  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id, starting: worker !== undefined });
+  const running = await startServer(project, { port, host, shutdownTimeoutMs: shutdownTimeoutS * 1000, workerId: worker?.id, starting: worker !== undefined, reload: options.reloadable?.(project) });
   options.onListening?.(running);
   // One banner per cluster (its first worker), not one per process.
   if (!worker || worker.id === 1) printBanner(project, running, out, workerCount(options.workers));
@@ -159,7 +164,7 @@ function printBanner(project: Project, running: RunningServer, out: NodeJS.Write
  * and exit 0; a second signal exits at once (code 1: the drain was cut short). Returns the same drain for
  * other reasons to stop, with their exit code.
  */
-function stopOnSignals(running: RunningServer): (reason: string, code?: number) => void {
+export function stopOnSignals(running: Pick<RunningServer, "close">): (reason: string, code?: number) => void {
   let stopping = false;
   const stop = (reason: string, code = 0) => {
     if (stopping) {

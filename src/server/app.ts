@@ -6,6 +6,7 @@ import express, { type Express } from "express";
 import type { ServerContext } from "./context";
 import { errorHandler, notFound } from "./errorHandler";
 import { trustProxy } from "./limits";
+import { reloadableRouter } from "./reload";
 import { edgeMiddleware, kliskRouter } from "./router";
 
 export async function createApp(context: ServerContext): Promise<Express> {
@@ -18,7 +19,8 @@ export async function createApp(context: ServerContext): Promise<Express> {
   // First, so a request the project's own middleware answers still gets its log line, id and CORS headers.
   app.use(edgeMiddleware(context));
   await context.project.configureServer?.(app);
-  app.use(kliskRouter(context, { edge: false }));
+  // Under `klisk dev` the router follows the project through reloads.
+  app.use(context.reload ? reloadableRouter(context, context.reload) : kliskRouter(context, { edge: false }));
   app.use(notFound());
   app.use(errorHandler());
   return app;

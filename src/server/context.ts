@@ -10,6 +10,7 @@ import { Readiness } from "./availability";
 import { PendingBodies } from "./jsonBody";
 import { resolveServerLimits, type ServerLimits } from "./limits";
 import { createRateLimiter, type RateLimiter } from "./rateLimit";
+import type { ProjectHolder } from "./reload";
 import { RunRegistry } from "./runs";
 import { stateSigner, type StateSigner } from "./stateSigning";
 
@@ -26,6 +27,8 @@ export interface ServerContext {
   readonly pendingBodies: PendingBodies;
   /** While it says starting, /health answers 503 (cluster workers before all are up). */
   readonly readiness: Readiness;
+  /** Under `klisk dev`: the holder whose project is swapped on reload (then `project` reads it). */
+  readonly reload?: ProjectHolder;
 }
 
 export interface ContextOptions {
@@ -35,12 +38,14 @@ export interface ContextOptions {
   signer?: StateSigner | null;
   /** Start with /health answering 503 "starting" until readiness.ready() (cluster workers). */
   starting?: boolean;
+  /** `klisk dev`: serve the holder's project of the moment (reload.ts). */
+  reload?: ProjectHolder;
 }
 
 export function createServerContext(project: Project, options: ContextOptions = {}): ServerContext {
   const keys = options.keys ?? loadApiKeys();
   const limits = resolveServerLimits(project);
-  return {
+  const context: ServerContext = {
     project,
     keys,
     limits,
@@ -49,5 +54,11 @@ export function createServerContext(project: Project, options: ContextOptions = 
     rateLimiter: limits.rateLimit ? createRateLimiter(limits.rateLimit, keys) : undefined,
     pendingBodies: new PendingBodies(limits.maxPendingBodyBytes),
     readiness: new Readiness(options.starting === true),
+    ...(options.reload ? { reload: options.reload } : {}),
   };
+  // Readers that look per message (a WebSocket's next turn) get the project of the moment; a run keeps the one
+  // it started with. The routes are rebuilt per project instead (reloadableRouter).
+  const holder = options.reload;
+  if (holder) Object.defineProperty(context, "project", { get: () => holder.project, enumerable: true });
+  return context;
 }

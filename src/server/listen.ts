@@ -10,6 +10,7 @@ import type { ApiKeys } from "./auth";
 import { WORKER_HEADER } from "./cluster";
 import { answerClientError } from "./clientError";
 import { createServerContext } from "./context";
+import type { ProjectHolder } from "./reload";
 import { chatSocketServer } from "./ws";
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_S = 10;
@@ -33,6 +34,8 @@ export interface ListenOptions {
   workerId?: number;
   /** Start with /health answering 503 "starting" until markReady() (cluster workers). */
   starting?: boolean;
+  /** `klisk dev`: serve the holder's project, swapped on reload (reload.ts). */
+  reload?: ProjectHolder;
 }
 
 export interface RunningServer {
@@ -49,7 +52,7 @@ export interface RunningServer {
 
 export async function startServer(project: Project, options: ListenOptions): Promise<RunningServer> {
   const host = options.host ?? "0.0.0.0";
-  const context = createServerContext(project, { keys: options.keys, starting: options.starting });
+  const context = createServerContext(project, { keys: options.keys, starting: options.starting, reload: options.reload });
   const { keys, limits, runs } = context;
   if (!context.signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
 

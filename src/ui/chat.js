@@ -100,6 +100,7 @@ async function start() {
   ui = { ...DEFAULT_UI, ...info.ui };
   ui.attachments = { ...DEFAULT_UI.attachments, ...ui.attachments };
   authRequired = info.auth_required === true;
+  if (info.dev) watchReloads(info.dev);
   applyUi({});
   attachments = new Attachments(
     {
@@ -127,6 +128,35 @@ async function start() {
   key = fromParent?.key || storage.get("key");
   if (authRequired && !key) showKeyPrompt("");
   else socket.start(key);
+}
+
+/**
+ * `klisk dev`: a banner with the last reload's error (file, line, cause) while the server keeps serving the
+ * last good version; it goes away with the next good reload. The statuses arrive over one event stream.
+ */
+function watchReloads(dev) {
+  const banner = document.createElement("div");
+  banner.className = "dev-banner";
+  banner.id = "dev-banner";
+  banner.setAttribute("role", "alert");
+  banner.hidden = true;
+  els.card.insertBefore(banner, els.header.nextSibling);
+  const show = (status) => {
+    const error = status && status.error;
+    banner.hidden = !error;
+    banner.textContent = error ? `Reload failed, still serving the last good version: ${error.message}` : "";
+  };
+  show(dev);
+  if (typeof EventSource === "function" && dev.status_stream) {
+    const events = new EventSource(dev.status_stream);
+    events.onmessage = (e) => {
+      try {
+        show(JSON.parse(e.data));
+      } catch {
+        // not a status: ignore
+      }
+    };
+  }
 }
 
 function onParentInit(init) {

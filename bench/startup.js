@@ -7,6 +7,8 @@
  *   node bench/startup.js [--runs 10]
  *
  * Wall time is the median of --runs fresh processes (spawn → exit; for serve, spawn → first /health 200).
+ * Then `klisk dev` on the same template project: --runs edits of its tool file, each timed from the write
+ * to the "Reloaded in N ms" line (that N, the project load alone, is reported next to it).
  * The modules come from one more run of each, with this same file preloaded (`--require`): it then records
  * Node's require cache when the process exits. Runs the built dist/ (the npm script builds first).
  */
@@ -98,6 +100,7 @@ async function main() {
     rows.push([c.label, median(times).toFixed(0), String(modules.count), modules.heavy.join(", ") || "-"]);
   }
   fs.rmSync(reportDir, { recursive: true, force: true });
+  const reload = await timeReloads({ spawn, fs, path, bin, project, env, runs, stop });
   fs.rmSync(path.dirname(project), { recursive: true, force: true });
 
   const header = ["command", "ms (median)", "modules", `heavy modules loaded (of ${HEAVY.join(", ")})`];
@@ -106,6 +109,47 @@ async function main() {
   console.log(`klisk start-up: median of ${runs} runs each, node ${process.version}, ${os.cpus().length} CPUs`);
   console.log(line(header));
   for (const row of rows) console.log(line(row));
+  console.log(
+    `klisk dev reload (template, edit of src/tools/greet.ts → "Reloaded"): ${median(reload.wall).toFixed(0)} ms median from the write ` +
+      `(fs event + debounce + load), ${median(reload.load).toFixed(0)} ms median of the load itself`,
+  );
+}
+
+/** Starts `klisk dev` on the project, edits its tool `runs` times (after one unmeasured edit) and times each reload. */
+async function timeReloads({ spawn, fs, path, bin, project, env, runs, stop }) {
+  const { freePort } = require("./measure");
+  const child = spawn(process.execPath, [bin, "dev", ".", "--host", "127.0.0.1", "--port", String(await freePort())], { cwd: project, env, stdio: ["ignore", "pipe", "ignore"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const waitFor = async (pattern, from) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const match = pattern.exec(out.slice(from));
+      if (match) return match;
+      if (child.exitCode !== null) throw new Error(`klisk dev exited with ${child.exitCode}:\n${out}`);
+      if (Date.now() > deadline) throw new Error(`klisk dev: no ${pattern} within 20 s:\n${out}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  };
+  const tool = path.join(project, "src", "tools", "greet.ts");
+  const original = fs.readFileSync(tool, "utf8");
+  const wall = [];
+  const load = [];
+  try {
+    await waitFor(/Watching /, 0);
+    for (let run = 0; run <= runs; run++) {
+      const from = out.length;
+      const started = process.hrtime.bigint();
+      fs.writeFileSync(tool, `${original}\n// edit ${run}\n`);
+      const [, ms] = await waitFor(/Reloaded in (\d+) ms/, from);
+      if (run === 0) continue; // warms jiti's transform cache for this file; not counted
+      wall.push(Number(process.hrtime.bigint() - started) / 1e6);
+      load.push(Number(ms));
+    }
+  } finally {
+    await stop(child);
+  }
+  return { wall, load };
 }
 
 function healthStatus(http, port) {

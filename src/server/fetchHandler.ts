@@ -100,7 +100,11 @@ export async function createFetchHandler(source: string | Project, options: Fetc
 
   return Object.assign(handler, {
     context,
-    close: (timeoutMs = CLOSE_TIMEOUT_MS) => context.runs.drain(timeoutMs),
+    close: async (timeoutMs = CLOSE_TIMEOUT_MS) => {
+      await context.runs.drain(timeoutMs);
+      // A project this handler loaded is its own to stop (MCP child processes); one handed in is the caller's.
+      if (typeof source === "string") await project.mcp?.close();
+    },
   });
 }
 

@@ -6,7 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { klisk, runChild, startKlisk, stopChildren } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
-import { everythingServerYaml } from "../helpers/mcp";
+import { everythingServerYaml, isRunning } from "../helpers/mcp";
 import { json, postChat, useFakeOpenAI } from "../helpers/project";
 import { writeProjectDir } from "../helpers/tmp";
 import { waitFor } from "../helpers/wait";
@@ -64,14 +64,7 @@ test("klisk serve runs MCP tools in chats and stops the server's process on shut
 
   cli.child.kill("SIGTERM");
   expect(await cli.exited).toEqual({ code: 0, signal: null });
-  await waitFor(() => {
-    try {
-      process.kill(mcpPid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 5000, "the MCP server process exited");
+  await waitFor(() => !isRunning(mcpPid), 5000, "the MCP server process exited");
 });
 
 test("klisk run calls MCP tools and ends with its server", async () => {

@@ -31,3 +31,13 @@ export async function mcpProject(agents: AgentOptions[], configYaml: string): Pr
   started.push(mcp.servers);
   return { ...project, mcp: mcp.servers, mcpWarnings: mcp.warnings };
 }
+
+/** Whether a process (an MCP server's child, say) is still alive. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

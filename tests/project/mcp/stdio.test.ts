@@ -5,7 +5,7 @@
 import type { ChatEvent } from "../../../src/runner/events";
 import { runChat } from "../../../src/runner/run";
 import { tool } from "../../../src/index";
-import { everythingServerYaml, mcpProject } from "../../helpers/mcp";
+import { everythingServerYaml, isRunning, mcpProject } from "../../helpers/mcp";
 import { useFakeOpenAI } from "../../helpers/project";
 import { collectEvents } from "../../helpers/runner";
 import { waitFor } from "../../helpers/wait";
@@ -16,15 +16,6 @@ const config = (extra: string[] = [], more = "") => `mcp_servers:\n${everythingS
 
 function results(events: ChatEvent[]) {
   return events.flatMap((e) => (e.type === "tool_result" ? [e.data] : []));
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test("the server's tools are offered (filtered by allowedTools) and called like klisk tools", async () => {

@@ -158,3 +158,11 @@ test("a burst of saves is one reload, and --workers is refused", async () => {
   expect((await refused.exited).code).toBe(1);
   expect(refused.stderr()).toMatch(/klisk dev serves from one process: --workers is for `klisk serve`/);
 });
+
+test("logs are human-readable lines, even to a pipe", async () => {
+  const dir = writeFiles({ "src/main.ts": ENTRY, "src/tools/version.ts": versionTool("v1") });
+  const { cli, url } = await devCli(dir, { ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info" });
+  expect((await fetch(`${url}/api/info`)).status).toBe(200);
+  await waitFor(() => /\d\d:\d\d:\d\d INFO +request .*path=\/api\/info status=200/.test(cli.stderr()), 5000, `a pretty request line in:\n${cli.stderr()}`);
+  expect(cli.stderr()).not.toMatch(/^\{"level"/m);
+});

@@ -8,6 +8,7 @@ import type { Project } from "../project/project";
 import type { ChatEvent, ChatState } from "../runner/events";
 import { runChat } from "../runner/run";
 import { eventRenderer, exitWhenFlushed, printWarnings, reportError, styleFor } from "./output";
+import { withWireUsage } from "../server/usage";
 
 export interface RunOptions {
   cwd: string;
@@ -69,7 +70,7 @@ type Sink = (event: ChatEvent) => boolean;
 function eventSink(options: RunOptions): Sink & { finish(): void } {
   const stdout = options.stdout ?? process.stdout;
   if (options.json) {
-    return Object.assign((event: ChatEvent) => (stdout.write(`${JSON.stringify(event)}\n`), event.type !== "error"), {
+    return Object.assign((event: ChatEvent) => (stdout.write(`${JSON.stringify(withWireUsage(event))}\n`), event.type !== "error"), {
       finish() {},
     });
   }

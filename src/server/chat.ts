@@ -11,6 +11,7 @@ import { noteAgent, requestIdOf } from "./requestLog";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { writeSse, type SseEncoder } from "./sse";
 import { statusOfCode } from "./statuses";
+import { usageField } from "./usage";
 
 export function chatRoute(context: ServerContext): Handler {
   const { project, limits, signer } = context;
@@ -95,7 +96,7 @@ export async function collectRun(res: ServerResponse, { events, controller }: St
 async function answerJson(res: ServerResponse, run: StartedRun): Promise<void> {
   const last = await collectRun(res, run);
   if (last?.type === "done") {
-    sendJson(res, 200, { response: last.data, state: last.state, done: true });
+    sendJson(res, 200, { response: last.data, state: last.state, done: true, ...usageField(last) });
   } else if (last?.type === "error") {
     sendJson(res, statusOfCode(codeOfError(last)), { error: last.data });
   }

@@ -15,6 +15,7 @@ import { SSE_HEADERS, sseStream } from "./fetchSse";
 import { rateLimitHeaders } from "./rateLimit";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { statusOfCode } from "./statuses";
+import { usageField } from "./usage";
 
 /** The rate budget of clients whose address the host does not tell us (no clientAddress option). */
 export const UNKNOWN_ADDRESS = "unknown";
@@ -100,7 +101,7 @@ async function answerJson(ex: FetchExchange, events: AsyncIterable<ChatEvent>): 
   for await (const event of events) {
     if (event.type === "done" || event.type === "error") last = event;
   }
-  if (last?.type === "done") return ex.json(200, { response: last.data, state: last.state, done: true });
+  if (last?.type === "done") return ex.json(200, { response: last.data, state: last.state, done: true, ...usageField(last) });
   if (last?.type === "error") return ex.json(statusOfCode(codeOfError(last)), { error: last.data });
   throw new Error("runChat ended without a done or error event");
 }

@@ -10,6 +10,7 @@ import { log } from "../log";
 import type { ChatEvent } from "../runner/events";
 import { CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE } from "./runs";
 import { waitForClient } from "./waitForClient";
+import { withWireUsage } from "./usage";
 
 const PING = ": ping\n\n";
 
@@ -106,7 +107,7 @@ const TOKEN_PREFIX = 'data: {"type":"token","data":';
 /** One event as an SSE frame. Tokens, nearly every frame, skip serialising the constant part. */
 export function frame(event: ChatEvent): string {
   if (event.type === "token") return `${TOKEN_PREFIX}${JSON.stringify(event.data)}}\n\n`;
-  return `data: ${JSON.stringify(event)}\n\n`;
+  return `data: ${JSON.stringify(event.type === "done" ? withWireUsage(event) : event)}\n\n`;
 }
 
 /**

@@ -19,6 +19,7 @@ import type { ServerLimits } from "./limits";
 import type { RateLimiter } from "./rateLimit";
 import { describeForClient } from "./statuses";
 import { waitForClient } from "./waitForClient";
+import { withWireUsage } from "./usage";
 import { BUSY_MESSAGE, CANCELLED_MESSAGE, CLIENT_GONE_MESSAGE, CLIENT_STALLED_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 
 /** Past this many buffered bytes, wait for the socket to flush before sending more (slow client). */
@@ -184,7 +185,7 @@ export class ChatSession {
    */
   private send(event: ChatEvent, signal: AbortSignal): Promise<boolean> {
     if (!this.writable()) return Promise.resolve(false);
-    const data = JSON.stringify(event);
+    const data = JSON.stringify(withWireUsage(event));
     // After an abort only the turn's closing error event is left: send it without waiting (the cap still holds).
     if (this.ws.bufferedAmount < HIGH_WATER_BYTES || signal.aborted) {
       this.ws.send(data);

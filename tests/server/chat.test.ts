@@ -31,16 +31,17 @@ async function sse(body: object): Promise<{ res: Response; events: any[] }> {
   return { res, events: parseSse(await res.text()) };
 }
 
-test("stream:false answers {response, state, done}", async () => {
+test("stream:false answers {response, state, done, usage}", async () => {
   fake().enqueue({ text: "2 + 2 equals 4." });
   const res = await postChat(server.url, { message: "What is 2+2?", stream: false });
   expect(res.status).toBe(200);
   const body = await json(res);
-  expect(Object.keys(body).sort()).toEqual(["done", "response", "state"]);
+  expect(Object.keys(body).sort()).toEqual(["done", "response", "state", "usage"]);
   expect(body).toMatchObject({
     response: "2 + 2 equals 4.",
     state: { previous_response_id: fake().requests[0].responseId, current_agent_name: "Assistant" },
     done: true,
+    usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number), total_tokens: expect.any(Number) },
   });
 });
 

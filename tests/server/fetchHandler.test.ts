@@ -100,16 +100,17 @@ describe("the routes", () => {
     expect((await get(handler, "/health", { "X-Request-Id": "x".repeat(200) })).headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  test("stream:false answers {response, state, done}", async () => {
+  test("stream:false answers {response, state, done, usage}", async () => {
     fake().enqueue({ text: "2 + 2 equals 4." });
     const res = await chat(handler, { message: "What is 2+2?", stream: false });
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(Object.keys(body).sort()).toEqual(["done", "response", "state"]);
+    expect(Object.keys(body).sort()).toEqual(["done", "response", "state", "usage"]);
     expect(body).toMatchObject({
       response: "2 + 2 equals 4.",
       state: { previous_response_id: fake().requests[0].responseId, current_agent_name: "Assistant" },
       done: true,
+      usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number), total_tokens: expect.any(Number) },
     });
   });
 

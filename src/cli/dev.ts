@@ -14,7 +14,7 @@ import { loadProject } from "../project/load";
 import type { Project } from "../project/project";
 import { watchProject, type ProjectWatcher } from "../project/watch";
 import type { RunningServer } from "../server/listen";
-import { ProjectHolder, type ReloadProblem } from "../server/reload";
+import { blame, ProjectHolder, type ReloadProblem } from "../server/reload";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
 import { reportError, styleFor } from "./output";
 import { serve, stopOnSignals, type ServeFlags, type ServeOptions } from "./serve";
@@ -66,7 +66,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   // Before the first load, so the variables the shell set are told apart from the file's.
   const env = new EnvReloader(dir);
   let holder: ProjectHolder | undefined;
-  const running = await serve({ ...options, prettyLogs: true, reloadable: (project) => (holder = new ProjectHolder(project)) });
+  const running = await serve({
+    ...options,
+    prettyLogs: true,
+    reloadable: (project) => (holder = new ProjectHolder(project)),
+    load: (projectDir) => loadUntilGood(projectDir, env, err, options.debounceMs),
+  });
   env.adoptLoaded();
   const projects = holder!;
   const initial = projects.project;
@@ -122,6 +127,28 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       if (projects.project !== initial) await closeMcp(projects.project);
     })());
   return { running, holder: projects, reload, close };
+}
+
+/**
+ * The first load: there is no last good version to keep serving yet, so a broken project is reported and
+ * loaded again after the next change, until it loads (flag errors and a busy port still exit).
+ */
+async function loadUntilGood(dir: string, env: EnvReloader, err: NodeJS.WriteStream, debounceMs?: number): Promise<Project> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      if (attempt > 0) env.reload();
+      return await loadProject(dir);
+    } catch (error) {
+      env.adoptLoaded();
+      // Watching before saying so: a fix saved right after the message is not missed.
+      const changed = new Promise<void>((resolve) => {
+        const watcher = watchProject(dir, () => (watcher.close(), resolve()), { debounceMs });
+      });
+      const style = styleFor(err);
+      err.write(`${style.red("✗ Cannot load the project")} ${style.dim("— fix it and save; klisk dev starts once it loads")}\n  ${blame(error).message}\n`);
+      await changed;
+    }
+  }
 }
 
 /** A replaced project's MCP servers stop once no run can call them any more (the first one's stop at shutdown). */

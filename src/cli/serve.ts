@@ -33,6 +33,8 @@ export interface ServeOptions {
   reloadable?: (project: Project) => ProjectHolder;
   /** Human-readable log lines even when stderr is not a terminal (`klisk dev`). */
   prettyLogs?: boolean;
+  /** How the project is loaded (default loadProject; `klisk dev` waits for a fix when it fails). */
+  load?: (dir: string) => Promise<Project>;
 }
 
 /** The flags of `klisk serve`, as commander parses them (they are declared in main.ts). */
@@ -82,7 +84,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
     throw new ConfigError(`Project directory ${dir} does not exist`, "Pass the folder that holds klisk.config.yaml, or create one with `klisk init`.");
   }
-  const project = await loadProject(dir);
+  const project = await (options.load ?? loadProject)(dir);
   // After loadProject: the project's .env may set PORT / HOST (the shell still wins over it).
   const port = flagPort ?? envPort() ?? project.config.server.port ?? DEFAULT_PORT;
   const host = options.host ?? nonEmpty(process.env.HOST) ?? project.config.server.host ?? DEFAULT_HOST;

@@ -166,3 +166,18 @@ test("logs are human-readable lines, even to a pipe", async () => {
   await waitFor(() => /\d\d:\d\d:\d\d INFO +request .*path=\/api\/info status=200/.test(cli.stderr()), 5000, `a pretty request line in:\n${cli.stderr()}`);
   expect(cli.stderr()).not.toMatch(/^\{"level"/m);
 });
+
+test("a project that does not load at start is reported, and served once an edit fixes it", async () => {
+  const dir = writeFiles({ "src/main.ts": `${ENTRY}defineAgent({ name: "Broken" \n`, "src/tools/version.ts": versionTool("v1") });
+  const cli = startKlisk(["dev", dir, "--port", "0", "--host", "127.0.0.1"], { env: fakeUpstreamEnv(fake().url) });
+  await cli.waitFor(/Cannot load the project/);
+  expect(cli.stderr()).toMatch(/Cannot load the project — fix it and save; klisk dev starts once it loads\n\s+src\/main\.ts:\d+(:\d+)?: Syntax error/);
+  expect(cli.child.exitCode).toBeNull();
+
+  fs.writeFileSync(path.join(dir, "src/main.ts"), ENTRY);
+  const [, url] = await cli.waitFor(URL_LINE);
+  await cli.waitFor(/Watching .* for changes/);
+  callVersion();
+  expect((await json(await postChat(url, { message: "works?", stream: false }))).response).toBe("Tool said: v1");
+  expect((await json(await fetch(`${url}/api/info`))).dev).toMatchObject({ generation: 1, error: null });
+});

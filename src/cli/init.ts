@@ -214,7 +214,8 @@ function printNextSteps(stdout: NodeJS.WriteStream, shown: string): void {
     ...(shown === "." ? [] : [`cd ${shown}`]),
     `Add your key to .env: ${style.bold("OPENAI_API_KEY=sk-...")}`,
     `${style.bold("npx klisk check")}     check the project`,
-    `${style.bold("npx klisk serve")}     serve it at http://localhost:8080`,
+    `${style.bold("npx klisk dev")}       serve it at http://localhost:8080, reloading on every save`,
+    `${style.bold("npx klisk serve")}     serve it in production`,
     `${style.bold('npx klisk run "Hi"')}  chat from the terminal (-i for a conversation)`,
   ];
   stdout.write(`\nNext steps:\n${steps.map((s, i) => `  ${i + 1}. ${s}`).join("\n")}\n`);

@@ -74,7 +74,6 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   });
   env.adoptLoaded();
   const projects = holder!;
-  const initial = projects.project;
 
   let reloading: Promise<ReloadOutcome> | undefined;
   let again: string[] | undefined;
@@ -89,7 +88,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       // Only what is new: the same missing-key warning on every save is noise.
       for (const warning of loaded.warnings) if (!old.warnings.includes(warning)) log.warn({}, warning);
       printReloaded(out, changed, ms);
-      retire(projects, old, initial);
+      retire(projects, old);
       return { ok: true, ms };
     } catch (error) {
       // A project that loaded but could not be served: stop its MCP servers, it will never run.
@@ -123,8 +122,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       watcher.close();
       projects.close();
       await running.close();
-      // The server closed the first project's MCP servers; a reloaded one is ours to close.
-      if (projects.project !== initial) await closeMcp(projects.project);
+      // The server closes the first project's MCP servers; a reloaded project's are ours to close.
+      await closeMcp(projects.project);
     })());
   return { running, holder: projects, reload, close };
 }
@@ -151,9 +150,11 @@ async function loadUntilGood(dir: string, env: EnvReloader, err: NodeJS.WriteStr
   }
 }
 
-/** A replaced project's MCP servers stop once no run can call them any more (the first one's stop at shutdown). */
-function retire(holder: ProjectHolder, old: Project, initial: Project): void {
-  if (old === initial) return;
+/**
+ * A replaced project's MCP servers stop once no run can call them any more. (The server closes the first
+ * project's again at shutdown: closing is idempotent.)
+ */
+function retire(holder: ProjectHolder, old: Project): void {
   void holder.whenIdle().then(() => (old === holder.project ? undefined : closeMcp(old)));
 }
 

@@ -1,8 +1,10 @@
 /** `klisk dev` as a user runs it: a child process on a temp project whose files the test edits, over real sockets. */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { startKlisk, stopChildren, type Child } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
+import { everythingServerYaml, isRunning } from "../helpers/mcp";
 import { json, openWs, parseSse, postChat, useFakeOpenAI } from "../helpers/project";
 import { tempDir, writeFiles } from "../helpers/tmp";
 import { bodyReader, waitFor } from "../helpers/wait";
@@ -180,4 +182,34 @@ test("a project that does not load at start is reported, and served once an edit
   callVersion();
   expect((await json(await postChat(url, { message: "works?", stream: false }))).response).toBe("Tool said: v1");
   expect((await json(await fetch(`${url}/api/info`))).dev).toMatchObject({ generation: 1, error: null });
+});
+
+/** Pids of the processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).split("\n").filter((l) => l.trim()).map(Number);
+  } catch {
+    return []; // ps exits 1 when there is none
+  }
+}
+
+test("a reload starts the project's MCP servers afresh and stops the replaced ones; shutdown stops the current ones", async () => {
+  const entry = 'import { defineAgent } from "klisk";\ndefineAgent({ name: "Assistant", mcpServers: ["everything"], allowedTools: ["echo"] });\n';
+  const dir = writeFiles({ "klisk.config.yaml": `mcp_servers:\n${everythingServerYaml()}\n`, "src/main.ts": entry });
+  const { cli, url } = await devCli(dir);
+  const [first] = childrenOf(cli.child.pid!);
+  expect(first).toBeGreaterThan(0);
+
+  fs.writeFileSync(path.join(dir, "src/main.ts"), `${entry}// edited\n`);
+  await waitForLines(cli, RELOADED, 1);
+  await waitFor(() => !isRunning(first), 10_000, "the replaced MCP server process exited");
+  const [second, ...more] = childrenOf(cli.child.pid!);
+  expect({ second: second > 0 && second !== first, more }).toEqual({ second: true, more: [] });
+
+  fake().enqueue({ toolCalls: [{ name: "echo", arguments: { message: "after reload" }, callId: "c1" }] });
+  expect((await json(await postChat(url, { message: "echo it", stream: false }))).response).toBe("Tool said: Echo: after reload");
+
+  cli.child.kill("SIGTERM");
+  expect(await cli.exited).toEqual({ code: 0, signal: null });
+  await waitFor(() => !isRunning(second), 5000, "the current MCP server process exited");
 });

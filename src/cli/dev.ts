@@ -11,6 +11,7 @@ import { ConfigError } from "../errors";
 import { log } from "../log";
 import { EnvReloader } from "../project/envReload";
 import { loadProject } from "../project/load";
+import { forgetProjectModules, needsRestart } from "../project/moduleCache";
 import type { Project } from "../project/project";
 import { watchProject, type ProjectWatcher } from "../project/watch";
 import type { RunningServer } from "../server/listen";
@@ -82,12 +83,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let loaded: Project | undefined;
     try {
       env.reload();
+      forgetProjectModules(dir);
       loaded = await loadProject(dir);
       const old = projects.swap(loaded);
       const ms = Math.round(performance.now() - started);
       // Only what is new: the same missing-key warning on every save is noise.
       for (const warning of loaded.warnings) if (!old.warnings.includes(warning)) log.warn({}, warning);
       printReloaded(out, changed, ms);
+      const stale = needsRestart(dir, changed);
+      if (stale.length > 0) printNeedsRestart(err, stale);
       retire(projects, old);
       return { ok: true, ms };
     } catch (error) {
@@ -136,6 +140,7 @@ async function loadUntilGood(dir: string, env: EnvReloader, err: NodeJS.WriteStr
   for (let attempt = 0; ; attempt++) {
     try {
       if (attempt > 0) env.reload();
+      forgetProjectModules(dir);
       return await loadProject(dir);
     } catch (error) {
       env.adoptLoaded();
@@ -172,6 +177,11 @@ function printReloaded(out: NodeJS.WriteStream, changed: string[], ms: number): 
 function printFailed(err: NodeJS.WriteStream, problem: ReloadProblem): void {
   const style = styleFor(err);
   err.write(`${style.red("✗ Reload failed")} ${style.dim("— still serving the last good version")}\n  ${problem.message}\n`);
+}
+
+function printNeedsRestart(err: NodeJS.WriteStream, files: string[]): void {
+  const style = styleFor(err);
+  err.write(`${style.yellow("⚠ Restart klisk dev to pick up")} ${summarise(files)}${style.dim(": Node keeps .mjs, .cjs and CommonJS .js modules that are import-ed loaded (TypeScript and ESM .js files reload)")}\n`);
 }
 
 function summarise(files: string[]): string {

@@ -213,3 +213,24 @@ test("a reload starts the project's MCP servers afresh and stops the replaced on
   expect(await cli.exited).toEqual({ code: 0, signal: null });
   await waitFor(() => !isRunning(second), 5000, "the current MCP server process exited");
 });
+
+test("JSON a project imports reloads; an edited .cjs module is named as needing a restart", async () => {
+  const entry = [
+    'import { defineAgent } from "klisk";',
+    'import data from "./agent.json";',
+    'import { model } from "./model.cjs";',
+    "defineAgent({ name: data.name, model });",
+    "",
+  ].join("\n");
+  const dir = writeFiles({ "src/main.ts": entry, "src/agent.json": '{"name":"First"}', "src/model.cjs": 'exports.model = "gpt-5.2";\n' });
+  const { cli, url } = await devCli(dir);
+  expect((await json(await fetch(`${url}/api/info`))).agent).toBe("First");
+
+  fs.writeFileSync(path.join(dir, "src/agent.json"), '{"name":"Second"}');
+  await waitForLines(cli, RELOADED, 1);
+  expect((await json(await fetch(`${url}/api/info`))).agent).toBe("Second");
+
+  fs.writeFileSync(path.join(dir, "src/model.cjs"), 'exports.model = "gpt-4.1";\n');
+  await waitForLines(cli, RELOADED, 2);
+  expect(cli.stderr()).toMatch(/Restart klisk dev to pick up src\/model\.cjs/);
+});

@@ -11,6 +11,7 @@ import { ConfigError } from "../errors";
 import { log } from "../log";
 import { EnvReloader } from "../project/envReload";
 import { loadProject } from "../project/load";
+import { enableEsmReload, type EsmReload } from "../project/esmReload";
 import { forgetProjectModules, needsRestart } from "../project/moduleCache";
 import type { Project } from "../project/project";
 import { watchProject, type ProjectWatcher } from "../project/watch";
@@ -66,12 +67,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const dir = path.resolve(options.cwd, options.dir ?? ".");
   // Before the first load, so the variables the shell set are told apart from the file's.
   const env = new EnvReloader(dir);
+  // Before the first load, so the modules it imports are ones the hook can version on the next.
+  const esm = enableEsmReload(dir);
   let holder: ProjectHolder | undefined;
   const running = await serve({
     ...options,
     prettyLogs: true,
     reloadable: (project) => (holder = new ProjectHolder(project)),
-    load: (projectDir) => loadUntilGood(projectDir, env, err, options.debounceMs),
+    load: (projectDir) => loadUntilGood(projectDir, env, esm, err, options.debounceMs),
   });
   env.adoptLoaded();
   const projects = holder!;
@@ -84,13 +87,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     try {
       env.reload();
       forgetProjectModules(dir);
+      esm?.next();
       loaded = await loadProject(dir);
       const old = projects.swap(loaded);
       const ms = Math.round(performance.now() - started);
       // Only what is new: the same missing-key warning on every save is noise.
       for (const warning of loaded.warnings) if (!old.warnings.includes(warning)) log.warn({}, warning);
       printReloaded(out, changed, ms);
-      const stale = needsRestart(dir, changed);
+      // Without the resolve hook (Node before 20.6) Node's ESM loader serves these from its cache.
+      const stale = esm ? [] : needsRestart(dir, changed);
       if (stale.length > 0) printNeedsRestart(err, stale);
       retire(projects, old);
       return { ok: true, ms };
@@ -136,11 +141,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
  * The first load: there is no last good version to keep serving yet, so a broken project is reported and
  * loaded again after the next change, until it loads (flag errors and a busy port still exit).
  */
-async function loadUntilGood(dir: string, env: EnvReloader, err: NodeJS.WriteStream, debounceMs?: number): Promise<Project> {
+async function loadUntilGood(dir: string, env: EnvReloader, esm: EsmReload | undefined, err: NodeJS.WriteStream, debounceMs?: number): Promise<Project> {
   for (let attempt = 0; ; attempt++) {
     try {
-      if (attempt > 0) env.reload();
-      forgetProjectModules(dir);
+      if (attempt > 0) {
+        env.reload();
+        forgetProjectModules(dir);
+        esm?.next();
+      }
       return await loadProject(dir);
     } catch (error) {
       env.adoptLoaded();

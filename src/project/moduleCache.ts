@@ -6,8 +6,8 @@
  * node_modules (not watched, and reloading them would only cost time and split packages such as zod in two).
  *
  * What jiti hands to Node's import() (`.mjs`, `.cjs` and CommonJS `.js` files reached by an `import`) stays
- * in Node's ESM loader, which has no way to forget a module: `needsRestart` names those files so the
- * user is told to restart rather than left with old code.
+ * in Node's ESM loader, which has no way to forget a module: esmReload.ts gives them new URLs instead, and
+ * where it cannot (Node before 20.6) `needsRestart` names those files so the user is told to restart.
  */
 import fs from "node:fs";
 import { createRequire } from "node:module";

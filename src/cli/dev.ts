@@ -79,6 +79,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   env.adoptLoaded();
   const projects = holder!;
 
+  let closing: Promise<void> | undefined;
   let reloading: Promise<ReloadOutcome> | undefined;
   let again: string[] | undefined;
   const reloadOnce = async (changed: string[]): Promise<ReloadOutcome> => {
@@ -117,7 +118,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       reloading = undefined;
       const next = again;
       again = undefined;
-      if (next) void reload(next);
+      if (next && !closing) void reload(next);
     });
     return reloading;
   };
@@ -125,10 +126,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const watcher: ProjectWatcher = watchProject(dir, (files) => void reload(files), { debounceMs: options.debounceMs });
   out.write(`${styleFor(out).dim(`  Watching ${dir} for changes (sources, klisk.config.yaml, .env): edits reload in place`)}\n`);
 
-  let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       watcher.close();
+      // A reload under way finishes first: else the project it loads (and its MCP servers) would outlive us.
+      await reloading;
       projects.close();
       await running.close();
       // The server closes the first project's MCP servers; a reloaded project's are ours to close.

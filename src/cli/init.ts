@@ -1,4 +1,4 @@
-/** `klisk init [dir]`: writes templates/default/ into a new project, then runs `npm install`. */
+/** `klisk init [dir] [--template <name>]`: writes a template (templates.ts) into a new project, then runs `npm install`. */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -6,10 +6,11 @@ import path from "node:path";
 import { ConfigError } from "../errors";
 import { DEFAULT_MODEL } from "../sdk/agent";
 import { reportError, startSpinner, styleFor } from "./output";
+import { DEFAULT_TEMPLATE, findTemplate, templateList } from "./templates";
 
 /** The package root: `src/cli` under ts-jest and `dist/cli` once built are both two levels down. */
 const PACKAGE_ROOT = path.resolve(__dirname, "..", "..");
-const TEMPLATE_DIR = path.join(PACKAGE_ROOT, "templates", "default");
+const TEMPLATES_DIR = path.join(PACKAGE_ROOT, "templates");
 
 /** npm drops or mangles dotfiles when packing, so the template stores them under these names. */
 const RENAMES: Record<string, string> = {
@@ -25,6 +26,8 @@ export interface InitOptions {
   dir?: string;
   name?: string;
   model?: string;
+  /** A name from templates.ts (default: "default"). */
+  template?: string;
   force?: boolean;
   install?: boolean;
   stdout?: NodeJS.WriteStream;
@@ -35,6 +38,7 @@ export interface InitOptions {
 export interface InitFlags {
   name?: string;
   model: string;
+  template: string;
   force?: boolean;
   install: boolean;
 }
@@ -59,7 +63,11 @@ export async function init(options: InitOptions): Promise<number> {
     const model = (options.model ?? DEFAULT_MODEL).trim();
     if (!model) throw new ConfigError(`--model needs a model name such as "${DEFAULT_MODEL}"`);
 
-    const files = templateFiles();
+    const templateName = options.template ?? DEFAULT_TEMPLATE;
+    if (!findTemplate(templateName)) {
+      throw new ConfigError(`Unknown template '${templateName}'. The templates are:\n${templateList()}`, "Pass one of them as --template <name>.");
+    }
+    const files = templateFiles(templateName);
     checkTarget(target, files, options.force === true);
     const written = writeProject(target, files, { name, model, kliskVersion: kliskVersion() });
 
@@ -98,18 +106,31 @@ function suggestName(name: string): string {
 }
 
 interface TemplateFile {
-  /** Path inside templates/default, with "/" separators. */
+  /** Path inside its template directory, with "/" separators (e.g. "_env.example"). */
   source: string;
+  /** Absolute path of the file in the klisk package. */
+  from: string;
   /** Path written in the project. */
   target: string;
 }
 
-function templateFiles(dir = TEMPLATE_DIR, prefix = ""): TemplateFile[] {
+/** A template's files: its base's first (less those it omits), then its own, which replace any at the same path. */
+function templateFiles(name: string): TemplateFile[] {
+  const info = findTemplate(name);
+  if (!info) throw new Error(`Unknown template '${name}'`);
+  const own = filesIn(path.join(TEMPLATES_DIR, name));
+  if (!info.base) return own;
+  const replaced = new Set([...own.map((f) => f.source), ...(info.omit ?? [])]);
+  return [...templateFiles(info.base).filter((f) => !replaced.has(f.source)), ...own];
+}
+
+function filesIn(dir: string, prefix = ""): TemplateFile[] {
   if (!fs.existsSync(dir)) throw new Error(`The project template is missing from the klisk package (${dir})`);
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const source = prefix + entry.name;
-    if (entry.isDirectory()) return templateFiles(path.join(dir, entry.name), `${source}/`);
-    return [{ source, target: prefix + (RENAMES[entry.name] ?? entry.name) }];
+    const from = path.join(dir, entry.name);
+    if (entry.isDirectory()) return filesIn(from, `${source}/`);
+    return [{ source, from, target: prefix + (RENAMES[entry.name] ?? entry.name) }];
   });
 }
 
@@ -137,7 +158,7 @@ function writeProject(target: string, files: TemplateFile[], values: Record<stri
   const fill = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (match, key: string) => values[key] ?? match);
   const written: string[] = [];
   for (const file of files) {
-    const content = fill(fs.readFileSync(path.join(TEMPLATE_DIR, file.source), "utf8"));
+    const content = fill(fs.readFileSync(file.from, "utf8"));
     const dest = path.join(target, file.target);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.writeFileSync(dest, content);

@@ -8,6 +8,7 @@ import { LOG_LEVELS } from "../log";
 import type { InitFlags } from "./init";
 import type { RunFlags } from "./run";
 import type { ServeFlags } from "./serve";
+import { DEFAULT_TEMPLATE, templateList } from "./templates";
 
 // Resolved at run time: src/cli (ts-jest) and dist/cli (built) are both two levels below package.json.
 const { version } = require("../../package.json") as { version: string };
@@ -34,9 +35,11 @@ export function buildProgram(): Command {
     .description("Create a new agent project")
     .argument("[dir]", "directory to create the project in", ".")
     .option("--name <name>", "project name, a valid npm package name (default: the directory name)")
-    .option("--model <model>", "model of the Assistant agent", DEFAULT_MODEL)
+    .option("--model <model>", "model of the template's agents", DEFAULT_MODEL)
+    .option("--template <name>", "project template, one of those listed below", DEFAULT_TEMPLATE)
     .option("--force", "write into a non-empty directory, overwriting template files (never .env)")
     .option("--no-install", "skip `npm install`")
+    .addHelpText("after", `\nTemplates:\n${templateList()}`)
     .action(async (dir: string, opts: InitFlags) => (await import("./init")).initCommand(dir, opts));
 
   program

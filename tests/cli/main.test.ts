@@ -35,7 +35,7 @@ test("the help shows the defaults the commands apply", async () => {
     expect((await cli.exited).code).toBe(0);
     return cli.stdout().replace(/\s+/g, " "); // as one line: commander wraps at 80 columns
   };
-  expect(await help("init")).toContain(`--model <model> model of the Assistant agent (default: "${DEFAULT_MODEL}")`);
+  expect(await help("init")).toContain(`--model <model> model of the template's agents (default: "${DEFAULT_MODEL}")`);
   const serve = await help("serve");
   expect(serve).toContain(`server.port, then ${DEFAULT_PORT})`);
   expect(serve).toContain(`server.host, then ${DEFAULT_HOST})`);

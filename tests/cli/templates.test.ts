@@ -8,7 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { TEMPLATES } from "../../src/cli/templates";
-import { klisk, startKlisk } from "../helpers/cli";
+import { REPO_ROOT, klisk, runChild, startKlisk } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
 import { startFakeOpenAI, type FakeOpenAI } from "../helpers/fakeOpenAI";
 import { listFiles, tempDir } from "../helpers/tmp";
@@ -108,6 +108,17 @@ describe("klisk init --template", () => {
     expect(res.stdout).not.toMatch(/gpt-5\.2/);
     expect(read(path.join(cwd, "checked"), "src/main.ts")).toMatch(/model: "gpt-5-mini"/);
   });
+
+  test.each(TEMPLATES.map((t) => t.name))("%s: the project type-checks with its own tsconfig.json", async (template) => {
+    const dir = await init(template, "typed");
+    // As `npm install` would leave it, with this checkout (its dist/*.d.ts from `npm run build`) as klisk.
+    fs.mkdirSync(path.join(dir, "node_modules"));
+    fs.symlinkSync(REPO_ROOT, path.join(dir, "node_modules", "klisk"), "dir");
+    const tsc = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
+    const res = await runChild(process.execPath, [tsc, "-p", dir]);
+    expect(res.stdout + res.stderr).toBe("");
+    expect(res.code).toBe(0);
+  }, 30_000);
 });
 
 describe("scripted chats", () => {

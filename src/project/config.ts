@@ -136,6 +136,10 @@ const configSchema = z.object(
         enabled: bool().default(true),
         context_ttl_s: int(1).default(3600),
       }),
+      // GET /metrics in Prometheus's text format (KLISK_METRICS=1 turns it on too); behind the API keys when set.
+      metrics: section({
+        enabled: bool().default(false),
+      }),
     }),
     providers: z
       .record(

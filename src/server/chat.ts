@@ -37,7 +37,7 @@ export interface StartedRun {
  * HTTP response of its own (an MCP tool call inside a session): the 503 is then only thrown.
  */
 export async function withRun(
-  { project, runs, signer }: ServerContext,
+  { project, runs, signer, metrics }: ServerContext,
   res: ServerResponse | undefined,
   turn: TurnFields & { stream: boolean; extraInstructions?: string },
   transport: string,
@@ -55,7 +55,7 @@ export async function withRun(
     throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
   }
   try {
-    const events = runChat({
+    const events = metrics.observeRun(agent.name, runChat({
       project,
       agent,
       message: turn.message,
@@ -64,7 +64,7 @@ export async function withRun(
       signal: controller.signal,
       signState: signer?.sign,
       stream: turn.stream,
-    });
+    }));
     await answer({ events, controller });
   } finally {
     runs.finish(controller);

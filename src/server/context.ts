@@ -9,6 +9,7 @@ import { loadApiKeys, type ApiKeys } from "./auth";
 import { Readiness } from "./availability";
 import { PendingBodies } from "./jsonBody";
 import { resolveServerLimits, type ServerLimits } from "./limits";
+import { createMetrics, NULL_METRICS, type MetricsRecorder } from "./metrics";
 import { createRateLimiter, type RateLimiter } from "./rateLimit";
 import type { ProjectHolder } from "./reload";
 import { RunRegistry } from "./runs";
@@ -29,6 +30,8 @@ export interface ServerContext {
   readonly readiness: Readiness;
   /** Under `klisk dev`: the holder whose project is swapped on reload (then `project` reads it). */
   readonly reload?: ProjectHolder;
+  /** deploy.metrics / KLISK_METRICS: prom-client's recorder, or a null one that does nothing when off. */
+  readonly metrics: MetricsRecorder;
 }
 
 export interface ContextOptions {
@@ -40,21 +43,25 @@ export interface ContextOptions {
   starting?: boolean;
   /** `klisk dev`: serve the holder's project of the moment (reload.ts). */
   reload?: ProjectHolder;
+  /** false: no metrics whatever the config says (the fetch handler, which serves no /metrics). */
+  metrics?: false;
 }
 
 export function createServerContext(project: Project, options: ContextOptions = {}): ServerContext {
   const keys = options.keys ?? loadApiKeys();
   const limits = resolveServerLimits(project);
+  const runs = new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs);
   const context: ServerContext = {
     project,
     keys,
     limits,
-    runs: new RunRegistry(limits.maxConcurrentRuns, limits.runTimeoutMs),
+    runs,
     signer: options.signer === undefined ? stateSigner() : options.signer ?? undefined,
     rateLimiter: limits.rateLimit ? createRateLimiter(limits.rateLimit, keys) : undefined,
     pendingBodies: new PendingBodies(limits.maxPendingBodyBytes),
     readiness: new Readiness(options.starting === true),
     ...(options.reload ? { reload: options.reload } : {}),
+    metrics: options.metrics === false ? NULL_METRICS : createMetrics(project, () => runs.size, () => runs.closing),
   };
   // Readers that look per message (a WebSocket's next turn) get the project of the moment; a run keeps the one
   // it started with. The routes are rebuilt per project instead (reloadableRouter).

@@ -63,7 +63,7 @@ export interface FetchExchange {
 export async function createFetchHandler(source: string | Project, options: FetchHandlerOptions = {}): Promise<FetchHandler> {
   const project = typeof source === "string" ? await loadProject(source) : source;
   for (const warning of project.warnings) log.warn({}, warning);
-  const context = createServerContext(project, { keys: options.keys });
+  const context = createServerContext(project, { keys: options.keys, metrics: false });
   if (!context.signer) log.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
   if (context.rateLimiter && !options.clientAddress) {
     log.warn({}, 'limits.rate_limit is set but createFetchHandler has no clientAddress option: all clients share one rate budget ("unknown")');

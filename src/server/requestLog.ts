@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { log } from "../log";
 import { pathOf, routePathOf, type Handler } from "./handlers";
+import { NULL_METRICS, type MetricsRecorder } from "./metrics";
 import { ROUTES, samePath } from "./paths";
 
 /** Ids we pass through as given: short, and nothing that could forge a log line or header. */
@@ -34,7 +35,7 @@ export function noteAgent(res: ServerResponse, agent: string): void {
   if (note) note.agent = agent;
 }
 
-export function requestLog(): Handler {
+export function requestLog(metrics: MetricsRecorder = NULL_METRICS): Handler {
   return function requestLog(req, res, next) {
     const note: RequestNotes = { id: requestIdFrom(req.headers["x-request-id"]) };
     notes.set(res, note);
@@ -43,12 +44,14 @@ export function requestLog(): Handler {
     const path = pathOf(req); // now: routers may rewrite req.url while they run
     const health = samePath(routePathOf(req), ROUTES.health);
     res.once("close", () => {
+      const elapsedMs = performance.now() - started;
+      metrics.request(req, res, elapsedMs / 1000, health);
       const fields: Record<string, unknown> = {
         reqId: note.id,
         method: req.method,
         path,
         status: res.statusCode,
-        durationMs: Math.round((performance.now() - started) * 10) / 10,
+        durationMs: Math.round(elapsedMs * 10) / 10,
       };
       if (note.agent !== undefined) fields.agent = note.agent;
       // Closed before the response ended: the client hung up (its run was aborted).

@@ -19,6 +19,7 @@ import { errorHandler } from "./errorHandler";
 import { sendJson, shapeErrors, type Handler } from "./handlers";
 import { jsonBody } from "./jsonBody";
 import { mcpError, mcpRoute } from "./mcp";
+import { METRICS_PATH } from "./metrics";
 import { completionsRoute, modelsRoute, openaiError } from "./openaiCompat";
 import { corsOrigins } from "./limits";
 import { ROUTES } from "./paths";
@@ -33,8 +34,8 @@ export interface RouterOptions {
 }
 
 /** What every request meets first: its log line and id, CORS, and 503 while draining or starting. */
-export function edgeMiddleware({ project, runs, readiness }: ServerContext): Handler[] {
-  return [requestLog(), cors(corsOrigins(project)), availability(runs, readiness)];
+export function edgeMiddleware({ project, runs, readiness, metrics }: ServerContext): Handler[] {
+  return [requestLog(metrics), cors(corsOrigins(project)), availability(runs, readiness)];
 }
 
 export function kliskRouter(context: ServerContext, options: RouterOptions = {}): Router {
@@ -64,6 +65,8 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
     router.get(ROUTES.mcp, ...guarded(mcp));
     router.delete(ROUTES.mcp, ...guarded(mcp));
   }
+  // Scrapers send the key like any client; rate-limited too, so guessing keys here costs the same budget.
+  if (context.metrics.enabled) router.get(METRICS_PATH, ...guarded(context.metrics.handler));
   if (project.config.deploy.a2a.enabled) {
     // The card is public, like /api/info: it says which key scheme /a2a wants.
     router.get(ROUTES.agentCard, agentCardRoute(context));

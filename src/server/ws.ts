@@ -45,7 +45,7 @@ export interface ChatSocketServer {
 }
 
 export function chatSocketServer(context: ServerContext, options: ChatSocketOptions = {}): ChatSocketServer {
-  const { project, keys, limits, runs, rateLimiter } = context;
+  const { project, keys, limits, runs, rateLimiter, metrics } = context;
   const trust = options.trust ?? (() => false);
   const origins = corsOrigins(project);
   const path = underPrefix(options.prefix ?? "", WS_PATH);
@@ -81,9 +81,11 @@ export function chatSocketServer(context: ServerContext, options: ChatSocketOpti
     ws.on("pong", (data) => {
       if (unanswered.get(ws)?.equals(data)) unanswered.delete(ws);
     });
+    ws.once("close", metrics.socketOpened());
     const reqId = requestIdFrom(req.headers["x-request-id"]);
     const key = keyFromRequest(req);
     const authorized = !keys.required || keys.matches(key);
+    if (!authorized) metrics.rejected("auth");
     const session = authorized ? openSession(ws, req, key, reqId) : undefined;
     logConnection(ws, reqId, session, path);
     if (!authorized) {
@@ -108,7 +110,10 @@ export function chatSocketServer(context: ServerContext, options: ChatSocketOpti
       socket.on("error", () => socket.destroy());
       // CORS does not apply to WebSockets: a page on any site may open one, so the Origin is checked here.
       if (!originAllowed(origins, req)) reject(socket, 403, "Forbidden", `${ORIGIN_REFUSED_MESSAGE}: ${String(req.headers.origin)}`);
-      else if (runs.closing) reject(socket, 503, "Service Unavailable");
+      else if (runs.closing) {
+        metrics.rejected("draining");
+        reject(socket, 503, "Service Unavailable");
+      }
       else {
         const wsServer = server();
         wsServer.handleUpgrade(req, socket, head, (ws) => wsServer.emit("connection", ws, req));

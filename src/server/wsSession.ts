@@ -141,22 +141,28 @@ export class ChatSession {
   private async runTurnIfAllowed(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
     const { rateLimit } = this.options;
     const limited = rateLimit ? (await rateLimit.limiter.take(rateLimit.budget)).error : null;
-    if (limited !== null) return this.reply({ type: "error", data: limited });
+    if (limited !== null) {
+      this.context.metrics.rejected("rate_limit");
+      return this.reply({ type: "error", data: limited });
+    }
     return this.runTurn(fields, previousResponseId);
   }
 
   private async runTurn(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
-    const { project, runs, signer } = this.context;
+    const { project, runs, signer, metrics } = this.context;
     const base = fields.state ?? this.state;
     const agent = resolveAgent(project, fields.agentName, base);
     const controller = runs.start({ reqId: this.options.reqId, agent: agent.name, transport: "ws" });
-    if (!controller) return this.reply({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
+    if (!controller) {
+      metrics.rejected(runs.closing ? "draining" : "busy");
+      return this.reply({ type: "error", data: runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE });
+    }
     this.running = controller;
     this.turns++;
     // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
     const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
     try {
-      const events = runChat({
+      const events = metrics.observeRun(agent.name, runChat({
         project,
         agent,
         message: fields.message,
@@ -164,7 +170,7 @@ export class ChatSession {
         state,
         signal: controller.signal,
         signState: signer?.sign,
-      });
+      }));
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
         if (!(await this.send(event, controller.signal))) break;

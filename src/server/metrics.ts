@@ -1,0 +1,187 @@
+/**
+ * Prometheus metrics (`GET /metrics`, deploy.metrics.enabled or KLISK_METRICS=1) with prom-client. When off,
+ * the recorder is a null object: prom-client is never loaded, a run's events are handed on untouched (no
+ * work per token) and the request hook does nothing. When on, each server context has its own registry, so
+ * two servers in one process (tests, embedders) never share or clash on series.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
+import type { Project } from "../project/project";
+import { codeOfError, usageOf, type ChatEvent } from "../runner/events";
+import type { Handler } from "./handlers";
+
+export const METRICS_ENV = "KLISK_METRICS";
+export const METRICS_PATH = "/metrics";
+
+/** What the server tells the metrics; every method is a no-op on the null recorder. */
+export interface MetricsRecorder {
+  readonly enabled: boolean;
+  /** One finished HTTP request (the request log's close hook), `seconds` after it arrived. */
+  request(req: IncomingMessage, res: ServerResponse, seconds: number, health: boolean): void;
+  /** A request or WebSocket turn refused before it ran: auth, rate_limit, limits, busy, draining. */
+  rejected(reason: RejectReason): void;
+  /** A WebSocket connection opened; the returned function marks it closed. */
+  socketOpened(): () => void;
+  /** A run's events, observed on their way to the client (the same iterable when metrics are off). */
+  observeRun(agent: string, events: AsyncIterable<ChatEvent>): AsyncIterable<ChatEvent>;
+  /** GET /metrics: the text exposition format. */
+  readonly handler: Handler;
+}
+
+export type RejectReason = "auth" | "rate_limit" | "limits" | "busy" | "draining";
+
+export function metricsEnabled(project: Project, env: NodeJS.ProcessEnv = process.env): boolean {
+  const flag = env[METRICS_ENV];
+  if (flag !== undefined && flag !== "") return flag === "1" || flag.toLowerCase() === "true";
+  return project.config.deploy.metrics.enabled;
+}
+
+const noRun = (_agent: string, events: AsyncIterable<ChatEvent>) => events;
+const closed = () => {};
+
+export const NULL_METRICS: MetricsRecorder = {
+  enabled: false,
+  request() {},
+  rejected() {},
+  socketOpened: () => closed,
+  observeRun: noRun,
+  handler: (_req, _res, next) => next(),
+};
+
+/** The recorder for a server: prom-client's, or NULL_METRICS when metrics are off. */
+export function createMetrics(project: Project, runsInFlight: () => number, closing: () => boolean): MetricsRecorder {
+  if (!metricsEnabled(project)) return NULL_METRICS;
+  return promMetrics(project, runsInFlight, closing);
+}
+
+// Seconds. Runs span a quick answer to minutes of tool calls; the first token usually comes within seconds.
+const RUN_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+const TOOL_RAISED = /^Tool '(.+?)' raised: /;
+
+function promMetrics(project: Project, runsInFlight: () => number, closing: () => boolean): MetricsRecorder {
+  // Loaded only here: a server without metrics never pays for prom-client.
+  const prom = require("prom-client") as typeof import("prom-client");
+  const registry: Registry = new prom.Registry();
+  prom.collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const httpRequests = new prom.Counter({ name: "klisk_http_requests_total", help: "HTTP requests by route, method and status", labelNames: ["route", "method", "status"], registers });
+  const httpDuration = new prom.Histogram({ name: "klisk_http_request_duration_seconds", help: "HTTP request duration (until the response ended or the client went away)", labelNames: ["route", "method"], registers, buckets: RUN_BUCKETS });
+  const rejected = new prom.Counter({ name: "klisk_rejected_requests_total", help: "Requests and WebSocket turns refused before running, by reason", labelNames: ["reason"], registers });
+  new prom.Gauge({ name: "klisk_runs_in_flight", help: "Agent runs in progress", registers, collect() { this.set(runsInFlight()); } });
+  const sockets = new prom.Gauge({ name: "klisk_websocket_connections", help: "Open WebSocket connections", registers });
+  const runs = new prom.Counter({ name: "klisk_runs_total", help: "Finished runs by agent (the one the run started with) and outcome (done or the error code)", labelNames: ["agent", "outcome"], registers });
+  const runDuration = new prom.Histogram({ name: "klisk_run_duration_seconds", help: "Run duration by agent, until its done or error event", labelNames: ["agent"], registers, buckets: RUN_BUCKETS });
+  const firstToken = new prom.Histogram({ name: "klisk_run_time_to_first_token_seconds", help: "Time from the start of a run to its first text token, by agent", labelNames: ["agent"], registers, buckets: FIRST_TOKEN_BUCKETS });
+  const tokens = new prom.Counter({ name: "klisk_model_tokens_total", help: "Model tokens as the provider reported them, by agent (the one that answered), model and type (input or output)", labelNames: ["agent", "model", "type"], registers });
+  const toolCalls = new prom.Counter({ name: "klisk_tool_calls_total", help: "Tool calls the model made, by tool (hosted tools included)", labelNames: ["tool"], registers });
+  const toolErrors = new prom.Counter({ name: "klisk_tool_errors_total", help: "Tool calls that raised, by tool", labelNames: ["tool"], registers });
+
+  const modelOf = (agent: string) => project.agents.find((a) => a.name === agent)?.model ?? "unknown";
+
+  async function* observeRun(agent: string, events: AsyncIterable<ChatEvent>): AsyncIterable<ChatEvent> {
+    const started = performance.now();
+    let firstSeen = false;
+    let answering = agent;
+    for await (const event of events) {
+      switch (event.type) {
+        case "token":
+          if (!firstSeen) {
+            firstSeen = true;
+            firstToken.observe({ agent }, (performance.now() - started) / 1000);
+          }
+          break;
+        case "tool_call":
+          toolCalls.inc({ tool: event.data.tool });
+          break;
+        case "tool_result":
+          // A tool with onError "return" hands its failure to the model as its output.
+          if (event.data.output.startsWith(`Tool '${event.data.tool}' raised: `)) toolErrors.inc({ tool: event.data.tool });
+          break;
+        case "handoff":
+          answering = event.data.to;
+          break;
+        case "done": {
+          const usage = usageOf(event);
+          if (usage) {
+            const labels = { agent: answering, model: modelOf(answering) };
+            tokens.inc({ ...labels, type: "input" }, usage.inputTokens);
+            tokens.inc({ ...labels, type: "output" }, usage.outputTokens);
+          }
+          finish("done");
+          break;
+        }
+        case "error": {
+          const code = codeOfError(event);
+          const raised = code === "tool_error" ? TOOL_RAISED.exec(event.data) : null;
+          if (raised) toolErrors.inc({ tool: raised[1] });
+          finish(code);
+          break;
+        }
+      }
+      yield event;
+    }
+    function finish(outcome: string): void {
+      runs.inc({ agent, outcome });
+      runDuration.observe({ agent }, (performance.now() - started) / 1000);
+    }
+  }
+
+  return {
+    enabled: true,
+    request(req, res, seconds, health) {
+      const route = routeOf(req);
+      const method = req.method ?? "GET";
+      httpRequests.inc({ route, method, status: String(res.statusCode) });
+      httpDuration.observe({ route, method }, seconds);
+      const reason = health ? undefined : rejectionOf(res.statusCode, closing());
+      if (reason) rejected.inc({ reason });
+    },
+    rejected: (reason) => rejected.inc({ reason }),
+    socketOpened() {
+      sockets.inc();
+      let open = true;
+      return () => {
+        if (open) sockets.dec();
+        open = false;
+      };
+    },
+    observeRun,
+    handler: async function metrics(_req, res, next) {
+      try {
+        const text = await registry.metrics();
+        res.writeHead(200, { "Content-Type": registry.contentType, "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" });
+        res.end(text);
+      } catch (err) {
+        next(err);
+      }
+    },
+  };
+}
+
+/** An HTTP answer's status as a refusal reason (status-based, so every route and adapter is covered). */
+function rejectionOf(status: number, closing: boolean): RejectReason | undefined {
+  switch (status) {
+    case 401:
+      return "auth";
+    case 429:
+      return "rate_limit";
+    case 408:
+    case 413:
+      return "limits";
+    case 503:
+      return closing ? "draining" : "busy";
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The matched route pattern (bounded label values): Express leaves req.route on the request; a request no
+ * route matched (404s, static files of the chat page) is "other", never its path.
+ */
+function routeOf(req: IncomingMessage): string {
+  const { route, baseUrl } = req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
+  return typeof route?.path === "string" ? `${baseUrl ?? ""}${route.path}` : "other";
+}

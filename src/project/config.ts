@@ -139,6 +139,8 @@ const configSchema = z.object(
       // GET /metrics in Prometheus's text format (KLISK_METRICS=1 turns it on too); behind the API keys when set.
       metrics: section({
         enabled: bool().default(false),
+        // `klisk serve` only: /metrics on this port alone (no key asked), not on the API's port.
+        port: int(1, 65535).optional(),
       }),
     }),
     providers: z

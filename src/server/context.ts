@@ -45,6 +45,8 @@ export interface ContextOptions {
   reload?: ProjectHolder;
   /** false: no metrics whatever the config says (the fetch handler, which serves no /metrics). */
   metrics?: false;
+  /** startServer serves /metrics on deploy.metrics.port when set (else the routes serve it). */
+  ownMetricsPort?: boolean;
 }
 
 export function createServerContext(project: Project, options: ContextOptions = {}): ServerContext {
@@ -61,7 +63,7 @@ export function createServerContext(project: Project, options: ContextOptions = 
     pendingBodies: new PendingBodies(limits.maxPendingBodyBytes),
     readiness: new Readiness(options.starting === true),
     ...(options.reload ? { reload: options.reload } : {}),
-    metrics: options.metrics === false ? NULL_METRICS : createMetrics(project, () => runs.size, () => runs.closing),
+    metrics: options.metrics === false ? NULL_METRICS : createMetrics(project, () => runs.size, () => runs.closing, options.ownMetricsPort),
   };
   // Readers that look per message (a WebSocket's next turn) get the project of the moment; a run keeps the one
   // it started with. The routes are rebuilt per project instead (reloadableRouter).

@@ -10,6 +10,9 @@ import type { ApiKeys } from "./auth";
 import { WORKER_HEADER } from "./cluster";
 import { answerClientError } from "./clientError";
 import { createServerContext } from "./context";
+import { pathOf, sendJson } from "./handlers";
+import { METRICS_PATH, type MetricsRecorder } from "./metrics";
+import { samePath } from "./paths";
 import type { ProjectHolder } from "./reload";
 import { chatSocketServer } from "./ws";
 
@@ -52,7 +55,7 @@ export interface RunningServer {
 
 export async function startServer(project: Project, options: ListenOptions): Promise<RunningServer> {
   const host = options.host ?? "0.0.0.0";
-  const context = createServerContext(project, { keys: options.keys, starting: options.starting, reload: options.reload });
+  const context = createServerContext(project, { keys: options.keys, starting: options.starting, reload: options.reload, ownMetricsPort: true });
   const { keys, limits, runs } = context;
   if (!context.signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
 
@@ -78,6 +81,11 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     server.listen(options.port, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  const metricsServer = context.metrics.port === undefined ? undefined : await listenForMetrics(context.metrics, context.metrics.port, host).catch(async (err) => {
+    // Not half started: the API's port is released too.
+    await new Promise((resolve) => server.close(resolve));
+    throw err;
+  });
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -98,6 +106,8 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       const cut = setTimeout(() => server.closeAllConnections(), FLUSH_MS);
       cut.unref();
       await serverClosed;
+      metricsServer?.closeAllConnections();
+      await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
       clearInterval(sweep);
       clearTimeout(cut);
       // No run is left that could call an MCP tool: stop the servers' child processes and sessions.
@@ -106,6 +116,30 @@ export async function startServer(project: Project, options: ListenOptions): Pro
     })());
 
   return { server, url: `http://${displayHost(host)}:${port}`, port, keys, close, markReady: () => context.readiness.ready() };
+}
+
+/**
+ * deploy.metrics.port: GET /metrics alone, without a key (the port is meant to be reachable by the scraper
+ * only), so the API's port does not serve it. Under --workers the workers share it like the API's port.
+ */
+async function listenForMetrics(metrics: MetricsRecorder, port: number, host: string): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const fail = (err?: unknown) => {
+      if (err !== undefined) logger.error({ err: String(err) }, "Metrics scrape failed");
+      sendJson(res, err === undefined ? 404 : 500, { error: err === undefined ? `Not found: ${req.method} ${pathOf(req)}` : "Internal server error" });
+    };
+    if (req.method === "GET" && samePath(pathOf(req), METRICS_PATH)) void metrics.handler(req, res, fail);
+    else fail();
+  });
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      const taken = err.code === "EADDRINUSE";
+      reject(taken ? new KliskError("EADDRINUSE", `Port ${port} (deploy.metrics.port) is already in use. Stop the other process or choose another port.`) : listenError(err, port, host));
+    });
+    server.listen(port, host, () => resolve());
+  });
+  return server;
 }
 
 /**

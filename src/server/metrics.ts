@@ -16,6 +16,8 @@ export const METRICS_PATH = "/metrics";
 /** What the server tells the metrics; every method is a no-op on the null recorder. */
 export interface MetricsRecorder {
   readonly enabled: boolean;
+  /** deploy.metrics.port when the server serves /metrics there (startServer), not on the API's routes. */
+  readonly port?: number;
   /** One finished HTTP request (the request log's close hook), `seconds` after it arrived. */
   request(req: IncomingMessage, res: ServerResponse, seconds: number, health: boolean): void;
   /** A request or WebSocket turn refused before it ran: auth, rate_limit, limits, busy, draining. */
@@ -48,10 +50,15 @@ export const NULL_METRICS: MetricsRecorder = {
   handler: (_req, _res, next) => next(),
 };
 
-/** The recorder for a server: prom-client's, or NULL_METRICS when metrics are off. */
-export function createMetrics(project: Project, runsInFlight: () => number, closing: () => boolean): MetricsRecorder {
+/**
+ * The recorder for a server: prom-client's, or NULL_METRICS when metrics are off. `ownPort`: the caller
+ * (startServer) serves /metrics on deploy.metrics.port when that is set; routers mounted elsewhere serve it
+ * on their own path whatever the port says.
+ */
+export function createMetrics(project: Project, runsInFlight: () => number, closing: () => boolean, ownPort = false): MetricsRecorder {
   if (!metricsEnabled(project)) return NULL_METRICS;
-  return promMetrics(project, runsInFlight, closing);
+  const port = ownPort ? project.config.deploy.metrics.port : undefined;
+  return promMetrics(project, runsInFlight, closing, port);
 }
 
 // Seconds. Runs span a quick answer to minutes of tool calls; the first token usually comes within seconds.
@@ -59,7 +66,7 @@ const RUN_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 const TOOL_RAISED = /^Tool '(.+?)' raised: /;
 
-function promMetrics(project: Project, runsInFlight: () => number, closing: () => boolean): MetricsRecorder {
+function promMetrics(project: Project, runsInFlight: () => number, closing: () => boolean, port: number | undefined): MetricsRecorder {
   // Loaded only here: a server without metrics never pays for prom-client.
   const prom = require("prom-client") as typeof import("prom-client");
   const registry: Registry = new prom.Registry();
@@ -130,6 +137,7 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
 
   return {
     enabled: true,
+    ...(port !== undefined ? { port } : {}),
     request(req, res, seconds, health) {
       const route = routeOf(req);
       const method = req.method ?? "GET";

@@ -66,7 +66,7 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
     router.delete(ROUTES.mcp, ...guarded(mcp));
   }
   // Scrapers send the key like any client; rate-limited too, so guessing keys here costs the same budget.
-  if (context.metrics.enabled) router.get(METRICS_PATH, ...guarded(context.metrics.handler));
+  if (context.metrics.enabled && context.metrics.port === undefined) router.get(METRICS_PATH, ...guarded(context.metrics.handler));
   if (project.config.deploy.a2a.enabled) {
     // The card is public, like /api/info: it says which key scheme /a2a wants.
     router.get(ROUTES.agentCard, agentCardRoute(context));

@@ -2,7 +2,7 @@
 import { tool, z } from "../../src/index";
 import { loadApiKeys } from "../../src/server/auth";
 import { startServer, type RunningServer } from "../../src/server/listen";
-import { json, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { freePort, json, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 const KEY = "metrics-test-key";
@@ -137,4 +137,46 @@ describe("KLISK_METRICS=1 without the config key, no API keys", () => {
     const samples = await scrape(server.url, undefined);
     expect(valueOf(samples, "klisk_runs_in_flight")).toBe(0);
   });
+});
+
+describe("deploy.metrics.port", () => {
+  let server: RunningServer;
+  let metricsPort: number;
+  beforeAll(async () => {
+    metricsPort = await freePort();
+    const project = makeProject([{ name: "Assistant" }], `${METRICS_ON}    port: ${metricsPort}\n`);
+    server = await startServer(project, { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 500, keys: loadApiKeys({ KLISK_API_KEY: KEY }) });
+  });
+  afterAll(() => server.close());
+
+  test("/metrics is served there alone, without a key, and not on the API's port", async () => {
+    const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    fake().enqueue({ text: "hi" });
+    expect((await postChat(server.url, { message: "hi", stream: false }, { Authorization: `Bearer ${KEY}` })).status).toBe(200);
+    const samples = await scrape(metricsUrl, undefined);
+    expect(valueOf(samples, "klisk_runs_total", { agent: "Assistant", outcome: "done" })).toBe(1);
+    const onApi = await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } });
+    expect(onApi.status).toBe(404);
+    const other = await fetch(`${metricsUrl}/api/chat`);
+    expect(other.status).toBe(404);
+    expect(await other.json()).toEqual({ error: "Not found: GET /api/chat" });
+  });
+
+  test("closing the server closes the metrics port", async () => {
+    await server.close();
+    await expect(fetch(`http://127.0.0.1:${metricsPort}/metrics`)).rejects.toThrow();
+  });
+});
+
+test("a deploy.metrics.port in use is a clear start-up error", async () => {
+  const net = await import("node:net");
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+  const port = (taken.address() as import("node:net").AddressInfo).port;
+  try {
+    const project = makeProject([{ name: "Assistant" }], `${METRICS_ON}    port: ${port}\n`);
+    await expect(startServer(project, { port: 0, host: "127.0.0.1", keys: loadApiKeys({}) })).rejects.toThrow(`Port ${port} (deploy.metrics.port) is already in use`);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
 });

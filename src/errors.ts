@@ -28,14 +28,27 @@ export class UserError extends KliskError {
   }
 }
 
+/** What went wrong upstream, for metrics: a rejected key, a rate limit, a 5xx, a timeout, the network. */
+export type UpstreamErrorKind = "auth" | "rate_limit" | "server" | "client" | "timeout" | "network" | "stream";
+
 /** The model provider failed or answered something we cannot use. */
 export class ModelError extends KliskError {
   /** Upstream HTTP status, when there was one. */
   readonly status?: number;
-  constructor(message: string, status?: number) {
+  /** Set where the provider's error is translated; else derived from `status`, else "stream". */
+  readonly kind: UpstreamErrorKind;
+  constructor(message: string, status?: number, kind?: UpstreamErrorKind) {
     super("model_error", message);
     this.status = status;
+    this.kind = kind ?? kindOfStatus(status);
   }
+}
+
+function kindOfStatus(status: number | undefined): UpstreamErrorKind {
+  if (status === undefined) return "stream";
+  if (status === 401 || status === 403) return "auth";
+  if (status === 429) return "rate_limit";
+  return status >= 500 ? "server" : "client";
 }
 
 /** A user tool threw while running. */

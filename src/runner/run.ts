@@ -4,11 +4,11 @@ import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
 import { errorEvent, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
-import type { InputItem, ModelEvent } from "./models/model";
+import type { InputItem, Model, ModelEvent, ModelRequest } from "./models/model";
 import { resolveModel } from "./models/resolve";
 import { log } from "../log";
 import { handoffTargets, handoffToolSpecs } from "./handoffs";
-import { runToolCalls, type ToolCall } from "./toolCalls";
+import { runToolCalls, type ToolCall, type ToolCallEnded } from "./toolCalls";
 import { agentTools } from "../project/mcp/servers";
 import { boundHistory, historyBudget, historyFromState, storedUserItem } from "./history";
 
@@ -27,6 +27,15 @@ export interface RunChatOptions {
   stream?: boolean;
   /** Applied once to the final state (the server signs it with KLISK_STATE_SECRET). */
   signState?: (state: ChatState) => ChatState;
+  /** Told as each model call and tool call ends (the server's metrics); absent, nothing is timed. */
+  observer?: RunObserver;
+}
+
+/** What a run reports beyond its events: each model call (with the upstream error, if any) and tool call. */
+export interface RunObserver {
+  /** `error` is the ModelError of a failed call; an aborted call is not reported. */
+  modelCall(call: { agent: string; provider: string; model: string; error?: ModelError }): void;
+  toolCall: ToolCallEnded;
 }
 
 
@@ -88,7 +97,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       const modelCalls: ToolCall[] = [];
       let completed: Extract<ModelEvent, { type: "completed" }> | undefined;
       let streamedText = false;
-      for await (const event of model.stream({
+      const request: ModelRequest = {
         instructions: agent.instructions,
         input: chained && previousResponseId ? unseen : transcript,
         previousResponseId: chained ? previousResponseId : undefined,
@@ -100,7 +109,9 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         settings: agent.modelSettings,
         signal: run.signal,
         stream: options.stream,
-      })) {
+      };
+      const events = options.observer ? observedCall(model, request, options.observer, agent.name, run.signal) : model.stream(request);
+      for await (const event of events) {
         if (event.type === "text_delta") {
           streamedText = true;
           yield { type: "token", data: event.delta };
@@ -146,7 +157,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         return;
       }
       const outputs = new Map<string, string>();
-      for await (const result of runToolCalls(agent, calls, run.signal, tools)) {
+      for await (const result of runToolCalls(agent, calls, run.signal, tools, options.observer?.toolCall)) {
         yield { type: "tool_result", data: { output: result.output, call_id: result.callId, tool: result.name } };
         outputs.set(result.callId, result.output);
       }
@@ -171,6 +182,18 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onClientAbort);
     if (!answered && !run.signal.aborted) run.abort(new AbortedError());
+  }
+}
+
+/** One model call whose end (or upstream error) is reported to the observer. */
+async function* observedCall(model: Model, request: ModelRequest, observer: RunObserver, agent: string, signal: AbortSignal): AsyncGenerator<ModelEvent> {
+  const call = { agent, provider: model.provider, model: model.name };
+  try {
+    yield* model.stream(request);
+    observer.modelCall(call);
+  } catch (err) {
+    if (!signal.aborted) observer.modelCall({ ...call, error: err instanceof ModelError ? err : new ModelError(String(err)) });
+    throw err;
   }
 }
 

@@ -21,7 +21,10 @@ export interface ToolCallResult {
  * calls are signalled. Invalid arguments and unknown tools are the model's mistake: the message goes
  * back to the model as the output so it can correct itself.
  */
-export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal, tools: readonly Tool[] = agent.tools): AsyncGenerator<ToolCallResult> {
+/** Told when each tool call ends: its time, and whether the tool raised (metrics). */
+export type ToolCallEnded = (tool: string, seconds: number, failed: boolean) => void;
+
+export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal, tools: readonly Tool[] = agent.tools, onEnded?: ToolCallEnded): AsyncGenerator<ToolCallResult> {
   const batch = new AbortController();
   const onAbort = () => batch.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
@@ -31,7 +34,7 @@ export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], si
   aborted.catch(() => {}); // observed below through Promise.race; avoid an unhandled rejection
 
   const pending = new Map<string, Promise<ToolCallResult>>();
-  for (const call of calls) pending.set(call.callId, runOne(agent, call, batch.signal, tools));
+  for (const call of calls) pending.set(call.callId, onEnded ? timed(runOne(agent, call, batch.signal, tools), call.name, onEnded) : runOne(agent, call, batch.signal, tools));
   try {
     while (pending.size > 0) {
       // A tool that ignores its signal must not keep the run alive after an abort.
@@ -45,6 +48,18 @@ export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], si
   } finally {
     signal.removeEventListener("abort", onAbort);
     if (!batch.signal.aborted) batch.abort(new AbortedError());
+  }
+}
+
+async function timed(result: Promise<ToolCallResult>, tool: string, onEnded: ToolCallEnded): Promise<ToolCallResult> {
+  const started = performance.now();
+  try {
+    const done = await result;
+    onEnded(tool, (performance.now() - started) / 1000, done.output.startsWith(`Tool '${tool}' raised: `));
+    return done;
+  } catch (err) {
+    onEnded(tool, (performance.now() - started) / 1000, err instanceof ToolError);
+    throw err;
   }
 }
 

@@ -64,6 +64,7 @@ export async function withRun(
       signal: controller.signal,
       signState: signer?.sign,
       stream: turn.stream,
+      observer: metrics.runObserver,
     }));
     await answer({ events, controller });
   } finally {

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import type { Project } from "../project/project";
+import type { RunObserver } from "../runner/run";
 import { codeOfError, usageOf, type ChatEvent } from "../runner/events";
 import type { Handler } from "./handlers";
 
@@ -26,6 +27,8 @@ export interface MetricsRecorder {
   socketOpened(): () => void;
   /** A run's events, observed on their way to the client (the same iterable when metrics are off). */
   observeRun(agent: string, events: AsyncIterable<ChatEvent>): AsyncIterable<ChatEvent>;
+  /** For runChat's `observer`: model calls, upstream errors and tool timings; undefined when metrics are off. */
+  readonly runObserver?: RunObserver;
   /** GET /metrics: the text exposition format. */
   readonly handler: Handler;
 }
@@ -64,7 +67,7 @@ export function createMetrics(project: Project, runsInFlight: () => number, clos
 // Seconds. Runs span a quick answer to minutes of tool calls; the first token usually comes within seconds.
 const RUN_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
-const TOOL_RAISED = /^Tool '(.+?)' raised: /;
+const TOOL_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 function promMetrics(project: Project, runsInFlight: () => number, closing: () => boolean, port: number | undefined): MetricsRecorder {
   // Loaded only here: a server without metrics never pays for prom-client.
@@ -84,6 +87,19 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
   const tokens = new prom.Counter({ name: "klisk_model_tokens_total", help: "Model tokens as the provider reported them, by agent (the one that answered), model and type (input or output)", labelNames: ["agent", "model", "type"], registers });
   const toolCalls = new prom.Counter({ name: "klisk_tool_calls_total", help: "Tool calls the model made, by tool (hosted tools included)", labelNames: ["tool"], registers });
   const toolErrors = new prom.Counter({ name: "klisk_tool_errors_total", help: "Tool calls that raised, by tool", labelNames: ["tool"], registers });
+  const toolDuration = new prom.Histogram({ name: "klisk_tool_duration_seconds", help: "Tool run time, by tool (function tools run here; hosted tools are not timed)", labelNames: ["tool"], registers, buckets: TOOL_BUCKETS });
+  const modelCalls = new prom.Counter({ name: "klisk_model_calls_total", help: "Model calls that ended (answered or failed; aborted ones are not counted), by agent, provider and model", labelNames: ["agent", "provider", "model"], registers });
+  const upstreamErrors = new prom.Counter({ name: "klisk_upstream_errors_total", help: "Failed model calls by agent, provider, model and kind (auth, rate_limit, server, client, timeout, network, stream)", labelNames: ["agent", "provider", "model", "kind"], registers });
+  const runObserver: RunObserver = {
+    modelCall({ agent, provider, model, error }) {
+      modelCalls.inc({ agent, provider, model });
+      if (error) upstreamErrors.inc({ agent, provider, model, kind: error.kind });
+    },
+    toolCall(tool, seconds, failed) {
+      toolDuration.observe({ tool }, seconds);
+      if (failed) toolErrors.inc({ tool });
+    },
+  };
 
   const modelOf = (agent: string) => project.agents.find((a) => a.name === agent)?.model ?? "unknown";
 
@@ -102,10 +118,6 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
         case "tool_call":
           toolCalls.inc({ tool: event.data.tool });
           break;
-        case "tool_result":
-          // A tool with onError "return" hands its failure to the model as its output.
-          if (event.data.output.startsWith(`Tool '${event.data.tool}' raised: `)) toolErrors.inc({ tool: event.data.tool });
-          break;
         case "handoff":
           answering = event.data.to;
           break;
@@ -119,13 +131,9 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
           finish("done");
           break;
         }
-        case "error": {
-          const code = codeOfError(event);
-          const raised = code === "tool_error" ? TOOL_RAISED.exec(event.data) : null;
-          if (raised) toolErrors.inc({ tool: raised[1] });
-          finish(code);
+        case "error":
+          finish(codeOfError(event));
           break;
-        }
       }
       yield event;
     }
@@ -156,6 +164,7 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
       };
     },
     observeRun,
+    runObserver,
     handler: async function metrics(_req, res, next) {
       try {
         const text = await registry.metrics();

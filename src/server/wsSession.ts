@@ -170,6 +170,7 @@ export class ChatSession {
         state,
         signal: controller.signal,
         signState: signer?.sign,
+        observer: metrics.runObserver,
       }));
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;

@@ -65,6 +65,9 @@ describe("metrics on, with an API key", () => {
     expect(await sse.text()).toContain("Tool 'explode' raised: Error: boom");
 
     expect((await postChat(server.url, { message: "hi" }, { Authorization: "Bearer wrong" })).status).toBe(401);
+    // The provider refuses one call: an upstream error of kind rate_limit.
+    fake().enqueue({ httpError: { status: 429, message: "slow down" } });
+    expect((await postChat(server.url, { message: "x", stream: false }, auth)).status).toBe(502);
 
     const socket = await openWs(server.url, { headers: auth });
     let samples = await scrape(server.url);
@@ -83,7 +86,14 @@ describe("metrics on, with an API key", () => {
     expect(valueOf(samples, "klisk_model_tokens_total", { ...labels, type: "output" })).toBe(body.usage.output_tokens);
     expect(valueOf(samples, "klisk_runs_total", { agent: "Assistant", outcome: "done" })).toBe(1);
     expect(valueOf(samples, "klisk_runs_total", { agent: "Assistant", outcome: "tool_error" })).toBe(1);
-    expect(valueOf(samples, "klisk_run_duration_seconds_count", { agent: "Assistant" })).toBe(2);
+    expect(valueOf(samples, "klisk_runs_total", { agent: "Assistant", outcome: "model_error" })).toBe(1);
+    // Two calls for the tool run, one for the raising tool, one refused.
+    const model = { agent: "Assistant", provider: "OpenAI", model: "gpt-5.2" };
+    expect(valueOf(samples, "klisk_model_calls_total", model)).toBe(4);
+    expect(valueOf(samples, "klisk_upstream_errors_total", { ...model, kind: "rate_limit" })).toBe(1);
+    expect(valueOf(samples, "klisk_tool_duration_seconds_count", { tool: "add" })).toBe(1);
+    expect(valueOf(samples, "klisk_tool_duration_seconds_count", { tool: "explode" })).toBe(1);
+    expect(valueOf(samples, "klisk_run_duration_seconds_count", { agent: "Assistant" })).toBe(3);
     expect(valueOf(samples, "klisk_run_time_to_first_token_seconds_count", { agent: "Assistant" })).toBe(1);
     expect(valueOf(samples, "klisk_runs_in_flight")).toBe(0);
     expect(valueOf(samples, "klisk_websocket_connections")).toBe(0);

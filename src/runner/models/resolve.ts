@@ -95,10 +95,10 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   const detail = e.error?.message ?? e.message ?? String(err);
   const where = target.baseURL ? ` at ${target.baseURL}` : "";
   if (err instanceof sdk.APIUserAbortError) return new AbortedError();
-  if (err instanceof sdk.APIConnectionTimeoutError) return new ModelError(`${target.label} did not answer in time: ${detail}`);
+  if (err instanceof sdk.APIConnectionTimeoutError) return new ModelError(`${target.label} did not answer in time: ${detail}`, undefined, "timeout");
   if (err instanceof sdk.APIConnectionError) {
     const cause = (err.cause as { cause?: { code?: string } } | undefined)?.cause?.code ?? (err.cause as { code?: string } | undefined)?.code;
-    return new ModelError(`Could not reach ${target.label}${where}: ${detail}${cause ? ` (${cause})` : ""}`);
+    return new ModelError(`Could not reach ${target.label}${where}: ${detail}${cause ? ` (${cause})` : ""}`, undefined, "network");
   }
   // JSON.parse on a stream line: the upstream (or a proxy in between) sent something that is not SSE JSON.
   if (e.name === "SyntaxError") return new ModelError(`${target.label} sent malformed stream data: ${detail}`);
@@ -106,7 +106,7 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   // own errors, or fetch's TypeError "terminated" (a dispatcher from another realm). Matched by name and code.
   const code = (err as { code?: unknown }).code;
   if ((e.name === "TypeError" && /terminated|other side closed/i.test(detail)) || (typeof code === "string" && BODY_CUT_CODES.has(code))) {
-    return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`);
+    return new ModelError(`The connection to ${target.label} was cut mid-stream; try again`, undefined, "network");
   }
   if (err instanceof sdk.APIError && typeof err.status === "number") {
     if (err.status === 401 || err.status === 403) {
@@ -118,5 +118,5 @@ function translateError(err: unknown, target: ProviderTarget, signal: AbortSigna
   }
   // An APIError without a status is an error object sent inside the stream.
   if (err instanceof sdk.APIError) return new ModelError(`${target.label} stream error: ${detail}`);
-  return new ModelError(`${target.label} request failed: ${detail}`);
+  return new ModelError(`${target.label} request failed: ${detail}`, undefined, "network");
 }

@@ -17,6 +17,20 @@ export const SHUTDOWN_MESSAGE = "klisk:shutdown";
 /** Primary → workers: every worker listens; /health may say ok (it says 503 "starting" until then). */
 export const ALL_READY_MESSAGE = "klisk:all-ready";
 
+/**
+ * Worker → primary: a scrape of /metrics arrived; primary → that worker: every worker's series, aggregated
+ * (prom-client's AggregatorRegistry, loaded in the primary only when a worker asks, i.e. metrics are on).
+ */
+export const METRICS_REQUEST = "klisk:metrics";
+export const METRICS_REPLY = "klisk:metrics-reply";
+
+export interface MetricsReply {
+  type: typeof METRICS_REPLY;
+  id: number;
+  text?: string;
+  error?: string;
+}
+
 /** `--workers`: a count, or `auto` for one per core. */
 export function parseWorkers(raw: string): number | undefined {
   const value = raw.trim().toLowerCase();
@@ -39,6 +53,7 @@ export function runPrimary(workers: number): Promise<number> {
     const fork = () => live.add(cluster.fork());
 
     cluster.on("message", (worker, message) => {
+      if ((message as { type?: unknown } | null)?.type === METRICS_REQUEST) return aggregateMetrics(worker, (message as { id: number }).id);
       if (message !== READY_MESSAGE || ready.has(worker)) return;
       ready.add(worker);
       // The first worker starts alone, so a broken project or a busy port is reported once, not N times.
@@ -96,4 +111,21 @@ export function runPrimary(workers: number): Promise<number> {
 
     fork();
   });
+}
+
+let aggregator: import("prom-client").AggregatorRegistry<import("prom-client").PrometheusContentType> | undefined;
+
+/** Asks every worker for its series (prom-client's own messages) and sends the sum to the one scraped. */
+function aggregateMetrics(worker: Worker, id: number): void {
+  if (!aggregator) {
+    const { AggregatorRegistry } = require("prom-client") as typeof import("prom-client");
+    aggregator = new AggregatorRegistry();
+  }
+  const reply = (fields: Omit<MetricsReply, "type" | "id">) => {
+    if (worker.isConnected()) worker.send({ type: METRICS_REPLY, id, ...fields } satisfies MetricsReply);
+  };
+  aggregator.clusterMetrics().then(
+    (text) => reply({ text }),
+    (err: Error) => reply({ error: err.message }),
+  );
 }

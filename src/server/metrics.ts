@@ -4,11 +4,13 @@
  * work per token) and the request hook does nothing. When on, each server context has its own registry, so
  * two servers in one process (tests, embedders) never share or clash on series.
  */
+import cluster from "node:cluster";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import type { Project } from "../project/project";
 import type { RunObserver } from "../runner/run";
 import { codeOfError, usageOf, type ChatEvent } from "../runner/events";
+import { METRICS_REQUEST, METRICS_REPLY, type MetricsReply } from "./cluster";
 import type { Handler } from "./handlers";
 
 export const METRICS_ENV = "KLISK_METRICS";
@@ -75,6 +77,9 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
   const registry: Registry = new prom.Registry();
   prom.collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  // Under --workers a scrape reaching one worker shows them all: the primary gathers every worker's registry
+  // (prom-client answers its requests once an AggregatorRegistry exists in the worker) and sums them.
+  const scrape = cluster.isWorker ? primaryScrape(prom, registry) : () => registry.metrics();
 
   const httpRequests = new prom.Counter({ name: "klisk_http_requests_total", help: "HTTP requests by route, method and status", labelNames: ["route", "method", "status"], registers });
   const httpDuration = new prom.Histogram({ name: "klisk_http_request_duration_seconds", help: "HTTP request duration (until the response ended or the client went away)", labelNames: ["route", "method"], registers, buckets: RUN_BUCKETS });
@@ -167,7 +172,7 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
     runObserver,
     handler: async function metrics(_req, res, next) {
       try {
-        const text = await registry.metrics();
+        const text = await scrape();
         res.writeHead(200, { "Content-Type": registry.contentType, "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store" });
         res.end(text);
       } catch (err) {
@@ -175,6 +180,34 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
       }
     },
   };
+}
+
+/** How long a worker waits for the primary's aggregate (prom-client's own wait on the workers is 5 s). */
+const PRIMARY_TIMEOUT_MS = 10_000;
+
+function primaryScrape(prom: typeof import("prom-client"), registry: Registry): () => Promise<string> {
+  prom.AggregatorRegistry.setRegistries([registry]);
+  new prom.AggregatorRegistry();
+  const waiting = new Map<number, (reply: MetricsReply) => void>();
+  let nextId = 0;
+  process.on("message", (message: MetricsReply) => {
+    if (message?.type === METRICS_REPLY) waiting.get(message.id)?.(message);
+  });
+  return () =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error("The cluster primary did not send the workers' metrics in time"));
+      }, PRIMARY_TIMEOUT_MS);
+      waiting.set(id, (reply) => {
+        clearTimeout(timer);
+        waiting.delete(id);
+        if (reply.text !== undefined) resolve(reply.text);
+        else reject(new Error(`Aggregating the workers' metrics failed: ${reply.error}`));
+      });
+      process.send!({ type: METRICS_REQUEST, id });
+    });
 }
 
 /** An HTTP answer's status as a refusal reason (status-based, so every route and adapter is covered). */

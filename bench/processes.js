@@ -11,13 +11,17 @@ const KLISK_BIN = path.join(ROOT, "bin", "klisk.js");
 const MODEL = "gpt-4.1-mini";
 const INSTRUCTIONS = "You are a helpful assistant.";
 
-/** The environment every server gets: the fake upstream, a dummy key, no colour, nothing from the caller's KLISK_*. */
+/**
+ * The environment every server gets: the fake upstream, a dummy key, no colour, nothing from the caller's
+ * KLISK_* but KLISK_METRICS (`KLISK_METRICS=1 npm run bench` measures klisk with /metrics on).
+ */
 function serverEnv(upstreamUrl, extra = {}) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (!/^(OPENAI_|KLISK_|PORT$|HOST$|FORCE_COLOR$)/.test(key)) env[key] = value;
   }
-  return { ...env, OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: "bench", BENCH_MODEL: MODEL, NO_COLOR: "1", ...extra };
+  const metrics = process.env.KLISK_METRICS ? { KLISK_METRICS: process.env.KLISK_METRICS } : {};
+  return { ...env, ...metrics, OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: "bench", BENCH_MODEL: MODEL, NO_COLOR: "1", ...extra };
 }
 
 /**

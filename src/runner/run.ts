@@ -3,8 +3,8 @@ import { AbortedError, KliskError, ModelError, ToolError, UnknownAgentError } fr
 import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
-import { errorEvent, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
-import type { InputItem, Model, ModelEvent, ModelRequest } from "./models/model";
+import { codeOfError, errorEvent, usageOf, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
+import type { InputItem, ModelEvent, ModelRequest } from "./models/model";
 import { resolveModel } from "./models/resolve";
 import { log } from "../log";
 import { handoffTargets, handoffToolSpecs } from "./handoffs";
@@ -31,11 +31,21 @@ export interface RunChatOptions {
   observer?: RunObserver;
 }
 
-/** What a run reports beyond its events: each model call (with the upstream error, if any) and tool call. */
+/**
+ * What a run reports as it goes, for metrics: plain calls at the moments that matter (never once per token),
+ * so a server measuring runs adds no layer to their event streams.
+ */
 export interface RunObserver {
+  /** The run's first text token, `seconds` after it started; `agent` is the agent the run started with. */
+  firstToken(agent: string, seconds: number): void;
+  /** The model asked for a tool (function or hosted). */
+  toolCalled(tool: string): void;
+  /** A function tool ended: its time, and whether it raised. */
+  toolCall: ToolCallEnded;
   /** `error` is the ModelError of a failed call; an aborted call is not reported. */
   modelCall(call: { agent: string; provider: string; model: string; error?: ModelError }): void;
-  toolCall: ToolCallEnded;
+  /** The run's `done` or `error`: `outcome` is "done" or the error's code; `answeredBy` the agent at the end. */
+  runEnded(run: { agent: string; answeredBy: string; model: string; outcome: string; seconds: number; usage?: RunUsage }): void;
 }
 
 
@@ -70,9 +80,32 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   timer.unref();
   // Once the answer is out nothing is left running, and aborting would only cost an error and its listeners.
   let answered = false;
+  const observer = options.observer;
+  const started = observer ? performance.now() : 0;
+  // True once there is nothing left to report (always, without an observer): one check per token.
+  let tokenSeen = observer === undefined;
+  const firstAgent = options.agent?.name ?? options.agentName;
+  let agent: Agent | undefined;
+  const ended = (event: ChatEvent): ChatEvent => {
+    if (!observer) return event;
+    const startedBy = firstAgent ?? agent?.name ?? "unknown";
+    observer.runEnded({
+      agent: startedBy,
+      answeredBy: agent?.name ?? startedBy,
+      model: agent?.model ?? "unknown",
+      outcome: event.type === "done" ? "done" : codeOfError(event),
+      seconds: (performance.now() - started) / 1000,
+      usage: usageOf(event),
+    });
+    return event;
+  };
+  const firstToken = (current: Agent) => {
+    tokenSeen = true;
+    observer!.firstToken(firstAgent ?? current.name, (performance.now() - started) / 1000);
+  };
 
   try {
-    let agent = options.agent ?? resolveAgent(options.project, options.agentName, options.state);
+    agent = options.agent ?? resolveAgent(options.project, options.agentName, options.state);
     const { providers, limits } = options.project.config;
     const upstream = { connections: limits.upstream_connections ?? (limits.max_concurrent_runs || undefined) };
     const attachments = options.attachments ?? [];
@@ -110,30 +143,39 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         signal: run.signal,
         stream: options.stream,
       };
-      const events = options.observer ? observedCall(model, request, options.observer, agent.name, run.signal) : model.stream(request);
-      for await (const event of events) {
-        if (event.type === "text_delta") {
-          streamedText = true;
-          yield { type: "token", data: event.delta };
-        } else if (event.type === "reasoning_delta") {
-          yield { type: "thinking", data: event.delta };
-        } else if (event.type === "hosted_tool") {
-          // Already run by the provider: shown to the client, nothing to execute or send back.
-          yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
-          yield { type: "tool_result", data: { output: event.output, call_id: event.callId, tool: event.name } };
-        } else if (event.type === "function_call") {
-          modelCalls.push(event);
-          if (transfers.has(event.name)) {
-            handoffCalls.push(event);
-            continue;
+      // The model call is reported around the loop, not by wrapping its stream: no extra hop per token.
+      try {
+        for await (const event of model.stream(request)) {
+          if (event.type === "text_delta") {
+            streamedText = true;
+            if (!tokenSeen) firstToken(agent);
+            yield { type: "token", data: event.delta };
+          } else if (event.type === "reasoning_delta") {
+            yield { type: "thinking", data: event.delta };
+          } else if (event.type === "hosted_tool") {
+            // Already run by the provider: shown to the client, nothing to execute or send back.
+            observer?.toolCalled(event.name);
+            yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
+            yield { type: "tool_result", data: { output: event.output, call_id: event.callId, tool: event.name } };
+          } else if (event.type === "function_call") {
+            modelCalls.push(event);
+            if (transfers.has(event.name)) {
+              handoffCalls.push(event);
+              continue;
+            }
+            calls.push(event);
+            observer?.toolCalled(event.name);
+            yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
+          } else {
+            completed = event;
           }
-          calls.push(event);
-          yield { type: "tool_call", data: { tool: event.name, arguments: event.arguments, status: "running", call_id: event.callId } };
-        } else {
-          completed = event;
         }
+        if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
+      } catch (err) {
+        if (observer && !run.signal.aborted) observer.modelCall({ agent: agent.name, provider: model.provider, model: model.name, error: err instanceof ModelError ? err : new ModelError(String(err)) });
+        throw err;
       }
-      if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
+      observer?.modelCall({ agent: agent.name, provider: model.provider, model: model.name });
       if (completed.usage) {
         log.debug({ agent: agent.name, model: agent.model, ...completed.usage }, "model usage");
         usage = { inputTokens: (usage?.inputTokens ?? 0) + completed.usage.inputTokens, outputTokens: (usage?.outputTokens ?? 0) + completed.usage.outputTokens };
@@ -145,7 +187,10 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
 
       if (calls.length === 0 && handoffCalls.length === 0) {
         // A provider that sent no deltas still gets its text to streaming clients.
-        if (!streamedText && completed.text) yield { type: "token", data: completed.text };
+        if (!streamedText && completed.text) {
+          if (!tokenSeen) firstToken(agent);
+          yield { type: "token", data: completed.text };
+        }
         const unsigned: ChatState = {
           ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
           conversation_history: boundHistory(storedTranscript(transcript, history.length, options.message, attachments), historyBudget(maxStateKb * 1024)),
@@ -153,7 +198,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         };
         const state = options.signState ? options.signState(unsigned) : unsigned;
         answered = true;
-        yield withUsage({ type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state }, usage);
+        const done = withUsage({ type: "done", data: completed.text, ...(previousResponseId ? { response_id: previousResponseId } : {}), state } as ChatEvent, usage);
+        yield ended(done);
         return;
       }
       const outputs = new Map<string, string>();
@@ -175,25 +221,13 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       unseen = modelCalls.map((call) => ({ type: "function_call_output", call_id: call.callId, output: outputs.get(call.callId) ?? "" }));
       transcript.push(...unseen);
     }
-    yield errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, "max_turns");
+    yield ended(errorEvent(`Max turns (${maxTurns}) exceeded: the agent kept calling tools without answering`, "max_turns"));
   } catch (err) {
-    yield toErrorEvent(run.signal.aborted && !(err instanceof ToolError) ? run.signal.reason ?? err : err);
+    yield ended(toErrorEvent(run.signal.aborted && !(err instanceof ToolError) ? run.signal.reason ?? err : err));
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onClientAbort);
     if (!answered && !run.signal.aborted) run.abort(new AbortedError());
-  }
-}
-
-/** One model call whose end (or upstream error) is reported to the observer. */
-async function* observedCall(model: Model, request: ModelRequest, observer: RunObserver, agent: string, signal: AbortSignal): AsyncGenerator<ModelEvent> {
-  const call = { agent, provider: model.provider, model: model.name };
-  try {
-    yield* model.stream(request);
-    observer.modelCall(call);
-  } catch (err) {
-    if (!signal.aborted) observer.modelCall({ ...call, error: err instanceof ModelError ? err : new ModelError(String(err)) });
-    throw err;
   }
 }
 

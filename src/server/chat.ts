@@ -55,7 +55,7 @@ export async function withRun(
     throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
   }
   try {
-    const events = metrics.observeRun(agent.name, runChat({
+    const events = runChat({
       project,
       agent,
       message: turn.message,
@@ -65,7 +65,7 @@ export async function withRun(
       signState: signer?.sign,
       stream: turn.stream,
       observer: metrics.runObserver,
-    }));
+    });
     await answer({ events, controller });
   } finally {
     runs.finish(controller);

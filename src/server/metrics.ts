@@ -1,15 +1,15 @@
 /**
  * Prometheus metrics (`GET /metrics`, deploy.metrics.enabled or KLISK_METRICS=1) with prom-client. When off,
- * the recorder is a null object: prom-client is never loaded, a run's events are handed on untouched (no
- * work per token) and the request hook does nothing. When on, each server context has its own registry, so
- * two servers in one process (tests, embedders) never share or clash on series.
+ * the recorder is a null object: prom-client is never loaded, runs get no observer and the request hook does
+ * nothing. When on, the runner reports to it directly (RunObserver: a call at a run's first token, its tool
+ * and model calls and its end), never through an extra layer over the event stream; each server context
+ * has its own registry, so two servers in one process (tests, embedders) never share or clash on series.
  */
 import cluster from "node:cluster";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import type { Project } from "../project/project";
 import type { RunObserver } from "../runner/run";
-import { codeOfError, usageOf, type ChatEvent } from "../runner/events";
 import { METRICS_REQUEST, METRICS_REPLY, type MetricsReply } from "./cluster";
 import type { Handler } from "./handlers";
 
@@ -27,9 +27,7 @@ export interface MetricsRecorder {
   rejected(reason: RejectReason): void;
   /** A WebSocket connection opened; the returned function marks it closed. */
   socketOpened(): () => void;
-  /** A run's events, observed on their way to the client (the same iterable when metrics are off). */
-  observeRun(agent: string, events: AsyncIterable<ChatEvent>): AsyncIterable<ChatEvent>;
-  /** For runChat's `observer`: model calls, upstream errors and tool timings; undefined when metrics are off. */
+  /** For runChat's `observer` (runs, first tokens, tokens, model and tool calls); undefined when metrics are off. */
   readonly runObserver?: RunObserver;
   /** GET /metrics: the text exposition format. */
   readonly handler: Handler;
@@ -43,7 +41,6 @@ export function metricsEnabled(project: Project, env: NodeJS.ProcessEnv = proces
   return project.config.deploy.metrics.enabled;
 }
 
-const noRun = (_agent: string, events: AsyncIterable<ChatEvent>) => events;
 const closed = () => {};
 
 export const NULL_METRICS: MetricsRecorder = {
@@ -51,7 +48,6 @@ export const NULL_METRICS: MetricsRecorder = {
   request() {},
   rejected() {},
   socketOpened: () => closed,
-  observeRun: noRun,
   handler: (_req, _res, next) => next(),
 };
 
@@ -63,7 +59,7 @@ export const NULL_METRICS: MetricsRecorder = {
 export function createMetrics(project: Project, runsInFlight: () => number, closing: () => boolean, ownPort = false): MetricsRecorder {
   if (!metricsEnabled(project)) return NULL_METRICS;
   const port = ownPort ? project.config.deploy.metrics.port : undefined;
-  return promMetrics(project, runsInFlight, closing, port);
+  return promMetrics(runsInFlight, closing, port);
 }
 
 // Seconds. Runs span a quick answer to minutes of tool calls; the first token usually comes within seconds.
@@ -71,7 +67,7 @@ const RUN_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const FIRST_TOKEN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 const TOOL_BUCKETS = [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
-function promMetrics(project: Project, runsInFlight: () => number, closing: () => boolean, port: number | undefined): MetricsRecorder {
+function promMetrics(runsInFlight: () => number, closing: () => boolean, port: number | undefined): MetricsRecorder {
   // Loaded only here: a server without metrics never pays for prom-client.
   const prom = require("prom-client") as typeof import("prom-client");
   const registry: Registry = new prom.Registry();
@@ -96,57 +92,25 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
   const modelCalls = new prom.Counter({ name: "klisk_model_calls_total", help: "Model calls that ended (answered or failed; aborted ones are not counted), by agent, provider and model", labelNames: ["agent", "provider", "model"], registers });
   const upstreamErrors = new prom.Counter({ name: "klisk_upstream_errors_total", help: "Failed model calls by agent, provider, model and kind (auth, rate_limit, server, client, timeout, network, stream)", labelNames: ["agent", "provider", "model", "kind"], registers });
   const runObserver: RunObserver = {
-    modelCall({ agent, provider, model, error }) {
-      modelCalls.inc({ agent, provider, model });
-      if (error) upstreamErrors.inc({ agent, provider, model, kind: error.kind });
-    },
+    firstToken: (agent, seconds) => firstToken.observe({ agent }, seconds),
+    toolCalled: (tool) => toolCalls.inc({ tool }),
     toolCall(tool, seconds, failed) {
       toolDuration.observe({ tool }, seconds);
       if (failed) toolErrors.inc({ tool });
     },
-  };
-
-  const modelOf = (agent: string) => project.agents.find((a) => a.name === agent)?.model ?? "unknown";
-
-  async function* observeRun(agent: string, events: AsyncIterable<ChatEvent>): AsyncIterable<ChatEvent> {
-    const started = performance.now();
-    let firstSeen = false;
-    let answering = agent;
-    for await (const event of events) {
-      switch (event.type) {
-        case "token":
-          if (!firstSeen) {
-            firstSeen = true;
-            firstToken.observe({ agent }, (performance.now() - started) / 1000);
-          }
-          break;
-        case "tool_call":
-          toolCalls.inc({ tool: event.data.tool });
-          break;
-        case "handoff":
-          answering = event.data.to;
-          break;
-        case "done": {
-          const usage = usageOf(event);
-          if (usage) {
-            const labels = { agent: answering, model: modelOf(answering) };
-            tokens.inc({ ...labels, type: "input" }, usage.inputTokens);
-            tokens.inc({ ...labels, type: "output" }, usage.outputTokens);
-          }
-          finish("done");
-          break;
-        }
-        case "error":
-          finish(codeOfError(event));
-          break;
-      }
-      yield event;
-    }
-    function finish(outcome: string): void {
+    modelCall({ agent, provider, model, error }) {
+      modelCalls.inc({ agent, provider, model });
+      if (error) upstreamErrors.inc({ agent, provider, model, kind: error.kind });
+    },
+    runEnded({ agent, answeredBy, model, outcome, seconds, usage }) {
       runs.inc({ agent, outcome });
-      runDuration.observe({ agent }, (performance.now() - started) / 1000);
-    }
-  }
+      runDuration.observe({ agent }, seconds);
+      if (usage) {
+        tokens.inc({ agent: answeredBy, model, type: "input" }, usage.inputTokens);
+        tokens.inc({ agent: answeredBy, model, type: "output" }, usage.outputTokens);
+      }
+    },
+  };
 
   return {
     enabled: true,
@@ -168,7 +132,6 @@ function promMetrics(project: Project, runsInFlight: () => number, closing: () =
         open = false;
       };
     },
-    observeRun,
     runObserver,
     handler: async function metrics(_req, res, next) {
       try {

@@ -162,7 +162,7 @@ export class ChatSession {
     // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
     const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
     try {
-      const events = metrics.observeRun(agent.name, runChat({
+      const events = runChat({
         project,
         agent,
         message: fields.message,
@@ -171,7 +171,7 @@ export class ChatSession {
         signal: controller.signal,
         signState: signer?.sign,
         observer: metrics.runObserver,
-      }));
+      });
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
         if (!(await this.send(event, controller.signal))) break;

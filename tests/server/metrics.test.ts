@@ -190,3 +190,27 @@ test("a deploy.metrics.port in use is a clear start-up error", async () => {
     await new Promise((resolve) => taken.close(resolve));
   }
 });
+
+describe("a hand-off", () => {
+  let server: RunningServer;
+  beforeAll(async () => {
+    const project = makeProject([{ name: "Assistant", handoffs: ["Billing"] }, { name: "Billing", model: "gpt-5-mini" }], METRICS_ON);
+    server = await serve(project);
+  });
+  afterAll(() => server.close());
+
+  test("the run counts for the agent it started with, tokens for the one that answered, model calls for each", async () => {
+    fake().enqueue({ toolCalls: [{ name: "transfer_to_billing", arguments: {} }] }, { text: "Billing here." });
+    const body = await json(await postChat(server.url, { message: "my invoice", stream: false }));
+    expect(body).toMatchObject({ response: "Billing here.", state: { current_agent_name: "Billing" } });
+    const samples = await scrape(server.url, undefined);
+    expect(valueOf(samples, "klisk_runs_total", { agent: "Assistant", outcome: "done" })).toBe(1);
+    expect(valueOf(samples, "klisk_runs_total", { agent: "Billing" })).toBeUndefined();
+    expect(valueOf(samples, "klisk_model_calls_total", { agent: "Assistant", model: "gpt-5.2" })).toBe(1);
+    expect(valueOf(samples, "klisk_model_calls_total", { agent: "Billing", model: "gpt-5-mini" })).toBe(1);
+    expect(valueOf(samples, "klisk_model_tokens_total", { agent: "Billing", model: "gpt-5-mini", type: "input" })).toBe(body.usage.input_tokens);
+    expect(valueOf(samples, "klisk_model_tokens_total", { agent: "Billing", model: "gpt-5-mini", type: "output" })).toBe(body.usage.output_tokens);
+    // A hand-off is no tool call.
+    expect(valueOf(samples, "klisk_tool_calls_total", { tool: "transfer_to_billing" })).toBeUndefined();
+  });
+});

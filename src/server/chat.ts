@@ -3,6 +3,7 @@ import type { ServerResponse } from "node:http";
 import { AbortedError, RequestError } from "../errors";
 import { codeOfError, type ChatEvent } from "../runner/events";
 import { resolveAgent, runChat } from "../runner/run";
+import type { Agent } from "../sdk/agent";
 import { parseChatRequest, type TurnFields } from "./chatRequest";
 import type { ServerContext } from "./context";
 import { sendJson, type Handler } from "./handlers";
@@ -37,12 +38,13 @@ export interface StartedRun {
  * HTTP response of its own (an MCP tool call inside a session): the 503 is then only thrown.
  */
 export async function withRun(
-  { project, runs, signer, metrics }: ServerContext,
+  context: ServerContext,
   res: ServerResponse | undefined,
   turn: TurnFields & { stream: boolean; extraInstructions?: string },
   transport: string,
   answer: (run: StartedRun) => Promise<void>,
 ): Promise<void> {
+  const { project, runs } = context;
   // Resolved once here and handed to the runner: the log line names the agent that answers.
   const resolved = resolveAgent(project, turn.agentName, turn.state);
   // Added to the agent's own instructions for this run only (OpenAI clients' system messages, when allowed).
@@ -55,21 +57,28 @@ export async function withRun(
     throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
   }
   try {
-    const events = runChat({
-      project,
-      agent,
-      message: turn.message,
-      attachments: turn.attachments,
-      state: turn.state,
-      signal: controller.signal,
-      signState: signer?.sign,
-      stream: turn.stream,
-      observer: metrics.runObserver,
-    });
-    await answer({ events, controller });
+    await answer({ events: runTurn(context, agent, turn, controller.signal), controller });
   } finally {
     runs.finish(controller);
   }
+}
+
+/**
+ * runChat for one turn of this server (HTTP or WebSocket): its project, state signer and metrics observer,
+ * under the run slot's signal.
+ */
+export function runTurn({ project, signer, metrics }: ServerContext, agent: Agent, turn: TurnFields & { stream?: boolean }, signal: AbortSignal): AsyncIterable<ChatEvent> {
+  return runChat({
+    project,
+    agent,
+    message: turn.message,
+    attachments: turn.attachments,
+    state: turn.state,
+    signal,
+    signState: signer?.sign,
+    stream: turn.stream,
+    observer: metrics.runObserver,
+  });
 }
 
 /** Streams a run over SSE in klisk's frames, or a protocol's (`encoder`), under the server's write limits. */

@@ -10,7 +10,8 @@ import type { RawData, WebSocket } from "ws";
 import { AbortedError, RequestError } from "../errors";
 import { log } from "../log";
 import type { ChatEvent, ChatState } from "../runner/events";
-import { resolveAgent, runChat } from "../runner/run";
+import { resolveAgent } from "../runner/run";
+import { runTurn } from "./chat";
 import { INVALID_STATE_MESSAGE, type StateSigner } from "./stateSigning";
 import { parseClientState, parseTurnFields, type TurnFields } from "./chatRequest";
 import { frameSchema, optionalString, parseRequest, type JsonObject } from "./requestSchemas";
@@ -149,7 +150,7 @@ export class ChatSession {
   }
 
   private async runTurn(fields: TurnFields, previousResponseId: string | undefined): Promise<void> {
-    const { project, runs, signer, metrics } = this.context;
+    const { project, runs, metrics } = this.context;
     const base = fields.state ?? this.state;
     const agent = resolveAgent(project, fields.agentName, base);
     const controller = runs.start({ reqId: this.options.reqId, agent: agent.name, transport: "ws" });
@@ -162,16 +163,7 @@ export class ChatSession {
     // A state sent with the frame wins over the connection's; a bare previous_response_id continues from it.
     const state = previousResponseId !== undefined ? { ...base, previous_response_id: previousResponseId } : base;
     try {
-      const events = runChat({
-        project,
-        agent,
-        message: fields.message,
-        attachments: fields.attachments,
-        state,
-        signal: controller.signal,
-        signState: signer?.sign,
-        observer: metrics.runObserver,
-      });
+      const events = runTurn(this.context, agent, { ...fields, state }, controller.signal);
       for await (const event of events) {
         if (event.type === "done") this.state = event.state;
         if (!(await this.send(event, controller.signal))) break;

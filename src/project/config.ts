@@ -105,6 +105,9 @@ const configSchema = z.object(
         title: str().default(""), // "" = the project name
         welcome_message: str().default(""),
         attachments: bool().default(true),
+        // The playground (agent picker, tool timings, usage, raw events, copy as curl) at `/?dev`. Always on
+        // under `klisk dev`; off by default under `klisk serve`. It shows nothing GET /api/info does not.
+        playground: bool().default(false),
       }),
       widget: section({
         enabled: bool().default(true),

@@ -25,7 +25,7 @@ describe("loadConfig defaults", () => {
     expect(config.entry).toBe("src/main.ts");
     expect(config.server).toEqual({});
     expect(config.deploy.api.cors_origins).toEqual(["*"]);
-    expect(config.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "", attachments: true });
+    expect(config.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "", attachments: true, playground: false });
     expect(config.deploy.widget).toMatchObject({
       enabled: true, color: "#2563eb", position: "bottom-right", width: "380px", height: "560px",
       placeholder: "Type a message...", auto_open: false, bubble_icon: "chat",
@@ -71,6 +71,7 @@ deploy:
     title: Support
     welcome_message: Hi!
     attachments: false
+    playground: true
   widget:
     color: "#ff0000"
     position: bottom-left
@@ -100,7 +101,7 @@ limits:
   expect(config.name).toBe("support-bot");
   expect(config.entry).toBe("agents/main.mjs");
   expect(config.server).toEqual({ port: 9000, host: "127.0.0.1" });
-  expect(config.deploy.chat).toEqual({ enabled: false, title: "Support", welcome_message: "Hi!", attachments: false });
+  expect(config.deploy.chat).toEqual({ enabled: false, title: "Support", welcome_message: "Hi!", attachments: false, playground: true });
   expect(config.deploy.widget).toEqual({
     enabled: true, color: "#ff0000", position: "bottom-left", width: "400px", height: "560px", welcome_message: "",
     placeholder: "Type a message...", auto_open: true, user_message_color: "#00ff00", header_color: "#111111", bubble_icon: "help",

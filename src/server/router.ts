@@ -50,7 +50,8 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
   // budget too.
   const body = jsonBody({ maxBytes: limits.maxBodyBytes, timeoutMs: limits.bodyTimeoutMs, pending: pendingBodies });
-  const guarded = (...route: Handler[]): Handler[] => [...(rateLimiter ? [rateLimiter.middleware as Handler] : []), auth(keys), ...route];
+  const limited = (...route: Handler[]): Handler[] => [...(rateLimiter ? [rateLimiter.middleware as Handler] : []), ...route];
+  const guarded = (...route: Handler[]): Handler[] => limited(auth(keys), ...route);
   router.post(ROUTES.chat, ...guarded(body, chatRoute(context)));
   // The same runner over other clients' protocols (docs/api.md).
   router.post(ROUTES.aiSdk, ...guarded(body, aiSdkRoute(context)));
@@ -65,8 +66,9 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
     router.get(ROUTES.mcp, ...guarded(mcp));
     router.delete(ROUTES.mcp, ...guarded(mcp));
   }
-  // Scrapers send the key like any client; rate-limited too, so guessing keys here costs the same budget.
-  if (context.metrics.enabled && context.metrics.port === undefined) router.get(METRICS_PATH, ...guarded(context.metrics.handler));
+  // Scrapers send the operator's key (KLISK_API_KEY; the public widget key must not open it); rate-limited
+  // too, so guessing keys here costs the same budget.
+  if (context.metrics.enabled && context.metrics.port === undefined) router.get(METRICS_PATH, ...limited(auth(keys, "operator"), context.metrics.handler));
   if (project.config.deploy.a2a.enabled) {
     // The card is public, like /api/info: it says which key scheme /a2a wants.
     router.get(ROUTES.agentCard, agentCardRoute(context));

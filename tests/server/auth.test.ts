@@ -13,11 +13,11 @@ beforeAll(() => {
 });
 
 /** Keys are read when the server starts, so each case sets env first and restores it after. */
-async function withKeys(env: Partial<Record<(typeof KEY_VARS)[number], string>>, fn: (server: RunningServer) => Promise<void>) {
+async function withKeys(env: Partial<Record<(typeof KEY_VARS)[number], string>>, fn: (server: RunningServer) => Promise<void>, served = project) {
   const saved = KEY_VARS.map((name) => [name, process.env[name]] as const);
   for (const name of KEY_VARS) delete process.env[name];
   Object.assign(process.env, env);
-  const server = await serve(project);
+  const server = await serve(served);
   try {
     await fn(server);
   } finally {
@@ -56,6 +56,22 @@ test("comma-separated lists: every key works, blanks and spaces are ignored", ()
     expect((await postChat(server.url, chat, { Authorization: "Bearer " })).status).toBe(401);
     expect((await postChat(server.url, chat, { Authorization: "Bearer sk-1,sk-2" })).status).toBe(401);
   }));
+
+test("the chat and widget keys reach the agent's routes, never the operator's /metrics (a widget key is public)", () =>
+  withKeys(
+    { KLISK_API_KEY: "sk-operator", KLISK_CHAT_KEY: "sk-chat", KLISK_WIDGET_KEY: "sk-widget" },
+    async (server) => {
+      for (const key of ["sk-operator", "sk-chat", "sk-widget"]) {
+        const bearer = { Authorization: `Bearer ${key}` };
+        expect((await postChat(server.url, chat, bearer)).status).toBe(200);
+        expect((await fetch(`${server.url}/v1/models`, { headers: bearer })).status).toBe(200);
+        const metrics = await fetch(`${server.url}/metrics`, { headers: bearer });
+        expect([key, metrics.status]).toEqual([key, key === "sk-operator" ? 200 : 401]);
+        if (key !== "sk-operator") expect(await metrics.json()).toEqual({ error: "Invalid API key" });
+      }
+    },
+    makeProject([{ name: "Assistant" }], "deploy:\n  metrics:\n    enabled: true\n"),
+  ));
 
 test("X-API-Key header is accepted", () =>
   withKeys({ KLISK_API_KEY: "sk-secret" }, async (server) => {

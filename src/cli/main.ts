@@ -38,7 +38,7 @@ export function buildProgram(): Command {
     .option("--model <model>", "model of the template's agents", DEFAULT_MODEL)
     .option("--template <name>", "project template, one of those listed below", DEFAULT_TEMPLATE)
     .option("--force", "write into a non-empty directory, overwriting template files (never .env)")
-    .option("--no-install", "skip `npm install`")
+    .option("--no-install", "skip `npm install` (from a clone of klisk: skip linking it into node_modules)")
     .addHelpText("after", `\nTemplates:\n${templateList()}`)
     .action(async (dir: string, opts: InitFlags) => (await import("./init")).initCommand(dir, opts));
 

@@ -1,8 +1,8 @@
-/** `klisk init` through the real binary. Always --no-install except for the install-failure test. */
+/** `klisk init` through the real binary. --no-install except where linking is the point (the npm install path is tested in pack.test.ts). */
 import fs from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/project/config";
-import { klisk } from "../helpers/cli";
+import { klisk, REPO_ROOT, runChild } from "../helpers/cli";
 import { listFiles, tempDir } from "../helpers/tmp";
 
 const VERSION = JSON.parse(fs.readFileSync(path.join(__dirname, "../../package.json"), "utf8")).version as string;
@@ -41,10 +41,11 @@ describe("klisk init", () => {
     expect(read(dir, "src/main.ts")).toMatch(/name: "Assistant"[\s\S]*model: "gpt-5.2"[\s\S]*tools: \[greet\]/);
     expect(read(dir, "src/tools/greet.ts")).toMatch(/import \{ tool, z \} from "klisk"/);
     expect(read(dir, ".env")).toMatch(/^OPENAI_API_KEY=$/m);
-    // .env is .env.example plus a fresh state-signing secret, which never goes into the shared example.
-    expect(read(dir, ".env").startsWith(read(dir, ".env.example"))).toBe(true);
+    // .env is .env.example with a fresh state-signing secret on its empty line; the shared example keeps it empty.
+    expect(read(dir, ".env.example")).toMatch(/^KLISK_STATE_SECRET=$/m);
     expect(read(dir, ".env")).toMatch(/^KLISK_STATE_SECRET=[0-9a-f]{64}$/m);
-    expect(read(dir, ".env.example")).not.toMatch(/KLISK_STATE_SECRET/);
+    expect(read(dir, ".env").match(/^KLISK_STATE_SECRET=/gm)).toHaveLength(1);
+    expect(read(dir, ".env").replace(/^KLISK_STATE_SECRET=.*$/m, "KLISK_STATE_SECRET=")).toBe(read(dir, ".env.example"));
     expect(read(dir, ".gitignore")).toMatch(/^\.env$/m);
     expect(read(dir, ".dockerignore")).toMatch(/^\.env$/m);
     expect(read(dir, "README.md")).toMatch(/^# my-agent$/m);
@@ -56,7 +57,7 @@ describe("klisk init", () => {
     expect(docker).toMatch(/npm ci --omit=dev/);
     expect(docker).toMatch(/^CMD \["node_modules\/\.bin\/klisk", "serve"\]$/m); // the binary itself gets SIGTERM (dockerfile.test.ts)
 
-    expect(res.stdout).toMatch(/Created my-agent/);
+    expect(res.stdout).toMatch(/^✔ Created my-agent$/m); // not "Created my-agent in my-agent"
     expect(res.stdout).toMatch(/Next steps:[\s\S]*cd my-agent[\s\S]*OPENAI_API_KEY[\s\S]*npx klisk serve/);
     expect(res.stdout).not.toMatch(/npm install/); // --no-install
   });
@@ -166,18 +167,22 @@ describe("klisk init", () => {
     expect(res.stdout).not.toMatch(/^\s+\.env$/m); // not listed as written
   });
 
-  test("a failed npm install is a warning with the retry command, not a failure", async () => {
+  test("from a clone of klisk (not on npm yet) it links this klisk into node_modules instead of npm install", async () => {
     const cwd = tempDir();
-    // Offline with an empty cache, `klisk` cannot be installed: npm fails fast without touching the network.
-    const res = await klisk(["init", "offline-agent"], {
-      cwd,
-      env: { npm_config_offline: "true", npm_config_cache: tempDir("klisk-npm-cache-") },
-    });
+    const res = await klisk(["init", "linked-agent"], { cwd });
+    expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(/Installing dependencies \(npm install\)/);
-    expect(res.stderr).toMatch(/Warning: npm install failed \(exit code \d+\)/);
-    expect(res.stderr).toMatch(/cd offline-agent && npm install/);
-    expect(res.stdout).toMatch(/Next steps:/);
-    expect(fs.existsSync(path.join(cwd, "offline-agent", "src/main.ts"))).toBe(true);
-  }, 60000);
+    expect(res.stdout).not.toMatch(/npm install/);
+    expect(res.stdout).toMatch(/Linked klisk from /);
+    const modules = path.join(cwd, "linked-agent", "node_modules");
+    expect(fs.realpathSync(path.join(modules, "klisk"))).toBe(fs.realpathSync(REPO_ROOT));
+    // `npx klisk` in the project finds this binary first.
+    const version = await runChild(path.join(modules, ".bin", "klisk"), ["--version"], { cwd: path.join(cwd, "linked-agent") });
+    expect(version.stdout.trim()).toBe(VERSION);
+
+    // Again with --force: the old links are replaced, and a real node_modules/klisk would be left alone.
+    const again = await klisk(["init", "linked-agent", "--force"], { cwd });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/Linked klisk from /);
+  });
 });

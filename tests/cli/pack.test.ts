@@ -68,6 +68,21 @@ describe("the packed package", () => {
     expect(files).toEqual(expect.arrayContaining([".gitignore", ".dockerignore", ".env", ".env.example", "src/main.ts"]));
   });
 
+  test("klisk init runs npm install, and a failed install is a warning with the retry command, not a failure", async () => {
+    // Offline with an empty cache, `klisk` cannot be installed: npm fails fast without touching the network.
+    const res = await runChild(bin, ["init", "offline-agent"], {
+      cwd: installDir,
+      env: { npm_config_offline: "true", npm_config_cache: tempDir("klisk-npm-cache-") },
+    });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/Installing dependencies \(npm install\)/);
+    expect(res.stdout).not.toMatch(/Linked klisk/); // an installed klisk is not a clone
+    expect(res.stderr).toMatch(/Warning: npm install failed \(exit code \d+\)/);
+    expect(res.stderr).toMatch(/cd offline-agent && npm install/);
+    expect(res.stdout).toMatch(/Next steps:/);
+    expect(fs.existsSync(path.join(installDir, "offline-agent", "src/main.ts"))).toBe(true);
+  }, 60000);
+
   test("klisk check passes on it", async () => {
     const res = await runChild(bin, ["check", "my-agent"], { cwd: installDir, env: { OPENAI_API_KEY: "test" } });
     expect(res.code).toBe(0);

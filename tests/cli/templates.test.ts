@@ -110,10 +110,11 @@ describe("klisk init --template", () => {
   });
 
   test.each(TEMPLATES.map((t) => t.name))("%s: the project type-checks with its own tsconfig.json", async (template) => {
-    const dir = await init(template, "typed");
-    // As `npm install` would leave it, with this checkout (its dist/*.d.ts from `npm run build`) as klisk.
-    fs.mkdirSync(path.join(dir, "node_modules"));
-    fs.symlinkSync(REPO_ROOT, path.join(dir, "node_modules", "klisk"), "dir");
+    // Without --no-install: from this clone, init links it (its dist/*.d.ts from `npm run build`) as node_modules/klisk.
+    const cwd = tempDir();
+    const created = await klisk(["init", "typed", "--template", template], { cwd });
+    expect(created.code).toBe(0);
+    const dir = path.join(cwd, "typed");
     const tsc = path.join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
     const res = await runChild(process.execPath, [tsc, "-p", dir]);
     expect(res.stdout + res.stderr).toBe("");

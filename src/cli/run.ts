@@ -132,7 +132,9 @@ async function chatLoop(project: Project, options: RunOptions): Promise<number> 
   process.on("SIGINT", onInterrupt); // piped stdin: a real signal
   const prompt = () => terminal && rl.prompt();
 
-  info(`Chatting with ${startAgent} (${agentNames(project)} available). ${HELP}`);
+  // "Chatting with Assistant (Assistant available)" said nothing: the others are listed only when there are others.
+  const others = project.agents.map((a) => a.name).filter((name) => name !== startAgent);
+  info(`Chatting with ${startAgent}${others.length ? ` (also here: ${others.join(", ")})` : ""}. ${HELP}`);
   const lines: string[] = options.message ? [options.message] : [];
   try {
     prompt();

@@ -142,6 +142,15 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value !== undefined && value.trim() !== "" ? value.trim() : undefined;
 }
 
+/** The chat page and the widget's script tag, when they are served (the widget embeds the page). */
+function uiLines(project: Project, url: string, keysRequired: boolean): string[] {
+  const { chat, widget } = project.config.deploy;
+  if (!chat.enabled) return [];
+  // With keys on, the widget sends one: the widget key, which a host page shows to every visitor.
+  const key = keysRequired ? ' data-key="<KLISK_WIDGET_KEY>"' : "";
+  return [`  Chat page: ${url}/`, ...(widget.enabled ? [`  Widget: <script src="${url}/widget.js"${key} async></script>`] : [])];
+}
+
 function printBanner(project: Project, running: RunningServer, out: NodeJS.WriteStream, workers: number): void {
   const style = styleFor(out);
   const ws = running.url.replace(/^http/, "ws");
@@ -153,7 +162,8 @@ function printBanner(project: Project, running: RunningServer, out: NodeJS.Write
     `${style.green("✓")} ${style.bold(project.name)} is running`,
     `  URL: ${style.cyan.bold(running.url)}`,
     `  Agents: ${agents.join(", ")}`,
-    `  Endpoints: POST ${running.url}/api/chat · ${ws}/ws/chat · GET ${running.url}/health`,
+    `  Endpoints: POST ${running.url}/api/chat · ${ws}/ws/chat · GET ${running.url}/health ${style.dim(`(GET /api/info lists them all)`)}`,
+    ...uiLines(project, running.url, running.keys.required),
     `  Auth: ${auth}`,
     ...(workers > 1 ? [`  Workers: ${workers} ${style.dim("(processes sharing the port, restarted if they crash)")}`] : []),
     style.dim("  Press Ctrl+C to stop"),

@@ -243,7 +243,12 @@ export function loadConfig(dir: string): LoadedConfig {
     collectUnknownKeys(raw, configSchema, [], warnings);
     collectUnknownMcpKeys(raw.mcp_servers, warnings);
   }
-  return { config: resolveConfig(raw, defaultName), file, warnings };
+  const config = resolveConfig(raw, defaultName);
+  // widget.js opens the chat page in an iframe, so it cannot outlive it; say so rather than serve a 404 silently.
+  if (!config.deploy.chat.enabled && config.deploy.widget.enabled) {
+    warnings.push(`${CONFIG_FILE}: deploy.chat.enabled is false, so /widget.js is off too (the widget embeds the chat page). Set deploy.widget.enabled: false to say so and silence this warning.`);
+  }
+  return { config, file, warnings };
 }
 
 function parseYaml(text: string): unknown {

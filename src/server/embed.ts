@@ -12,7 +12,7 @@ import type { ApiKeys } from "./auth";
 import { createServerContext, type ServerContext } from "./context";
 import { trustProxy } from "./limits";
 import { kliskRouter } from "./router";
-import { STATE_SECRET_ENV } from "./stateSigning";
+import { UNSIGNED_STATE_WARNING } from "./stateSigning";
 import { chatSocketServer, type ChatSocketServer, type TrustFn } from "./ws";
 
 export interface KliskRouterOptions {
@@ -46,7 +46,7 @@ export async function createKliskRouter(source: string | Project, options: Klisk
   const project = typeof source === "string" ? await loadProject(source) : source;
   for (const warning of project.warnings) log.warn({}, warning);
   const context = createServerContext(project, { keys: options.keys });
-  if (!context.signer) log.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
+  if (!context.signer) log.warn({}, UNSIGNED_STATE_WARNING);
   const router = kliskRouter(context, { ui: options.ui });
   const sockets: ChatSocketServer[] = [];
 

@@ -19,7 +19,7 @@ import { ROUTES, samePath } from "./paths";
 import { requestIdFrom } from "./requestLog";
 import { apiInfo } from "./router";
 import { SHUTTING_DOWN_MESSAGE } from "./runs";
-import { STATE_SECRET_ENV } from "./stateSigning";
+import { UNSIGNED_STATE_WARNING } from "./stateSigning";
 import { describeForClient } from "./statuses";
 
 /** How long close() lets runs in progress finish by default (as klisk/express's close). */
@@ -64,7 +64,7 @@ export async function createFetchHandler(source: string | Project, options: Fetc
   const project = typeof source === "string" ? await loadProject(source) : source;
   for (const warning of project.warnings) log.warn({}, warning);
   const context = createServerContext(project, { keys: options.keys, metrics: false });
-  if (!context.signer) log.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
+  if (!context.signer) log.warn({}, UNSIGNED_STATE_WARNING);
   if (context.rateLimiter && !options.clientAddress) {
     log.warn({}, 'limits.rate_limit is set but createFetchHandler has no clientAddress option: all clients share one rate budget ("unknown")');
   }

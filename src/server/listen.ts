@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { KliskError } from "../errors";
 import { log as logger } from "../log";
 import type { Project } from "../project/project";
-import { STATE_SECRET_ENV } from "./stateSigning";
+import { UNSIGNED_STATE_WARNING } from "./stateSigning";
 import { createApp } from "./app";
 import type { ApiKeys } from "./auth";
 import { WORKER_HEADER } from "./cluster";
@@ -57,7 +57,7 @@ export async function startServer(project: Project, options: ListenOptions): Pro
   const host = options.host ?? "0.0.0.0";
   const context = createServerContext(project, { keys: options.keys, starting: options.starting, reload: options.reload, ownMetricsPort: true });
   const { keys, limits, runs } = context;
-  if (!context.signer) logger.warn({}, `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it to sign states.`);
+  if (!context.signer) logger.warn({}, UNSIGNED_STATE_WARNING);
 
   const app = await createApp(context);
   // noDelay: each SSE frame / WS message goes out at once instead of waiting to be coalesced (Nagle).

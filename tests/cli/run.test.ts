@@ -121,6 +121,7 @@ describe("klisk run -i", () => {
     const input = "first\nsecond\n/clear\nthird\n/agent Nobody\n/agent Billing\nfourth\n/exit\nnever sent\n";
     const res = await klisk(["run", "-i", projectDir()], { env: upstream, input });
     expect(res.code).toBe(0);
+    expect(res.stdout + res.stderr).toMatch(/^Chatting with Assistant \(also here: Billing\)\. Commands: /m);
     expect(res.stdout).toMatch(/Echo: first\nEcho: second\nStarted a new conversation\.\nEcho: third\n/);
     expect(res.stdout).toMatch(/Unknown agent 'Nobody'\. Available agents: Assistant, Billing\nNow talking to Billing\.\nEcho: fourth\n/);
 

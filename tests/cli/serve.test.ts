@@ -26,6 +26,12 @@ test("serves a project: prints URL, agents and auth; answers /health and chat; S
   expect(cli.stdout()).toMatch(/Assistant \(gpt-5\.2\)/);
   expect(cli.stdout()).toMatch(/Helper \(gpt-4\.1\)/);
   expect(cli.stdout()).toMatch(/Auth: off — set KLISK_API_KEY to require a key/);
+  // The banner's chat page and widget tag point at what is really served.
+  const [, page] = cli.stdout().match(/Chat page: (\S+)/)!;
+  const [, widget] = cli.stdout().match(/Widget: <script src="(\S+)" async><\/script>/)!;
+  expect([page, widget]).toEqual([`${url}/`, `${url}/widget.js`]);
+  expect((await fetch(page)).headers.get("content-type")).toMatch(/^text\/html/);
+  expect((await fetch(widget)).headers.get("content-type")).toMatch(/javascript/);
 
   expect(await json(await fetch(`${url}/health`))).toEqual({ status: "ok" });
   const chat = await postChat(url, { message: "hello", stream: false });

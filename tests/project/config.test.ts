@@ -37,6 +37,11 @@ describe("loadConfig defaults", () => {
     });
   });
 
+  test("the chat page and the widget both off: no warning", () => {
+    const dir = writeFiles({ "klisk.config.yaml": "deploy:\n  chat:\n    enabled: false\n  widget:\n    enabled: false\n" });
+    expect(loadConfig(dir).warnings).toEqual([]);
+  });
+
   test("an empty file, or one with empty sections, means defaults", () => {
     for (const yaml of ["", "# only a comment\n", "server:\ndeploy:\n  chat:\n"]) {
       const dir = writeFiles({ "klisk.config.yaml": yaml });
@@ -97,7 +102,10 @@ limits:
 `,
   });
   const { config, warnings } = loadConfig(dir);
-  expect(warnings).toEqual([]);
+  // The widget embeds the chat page, so turning the page off turns the widget off too: said, not silent.
+  expect(warnings).toEqual([
+    "klisk.config.yaml: deploy.chat.enabled is false, so /widget.js is off too (the widget embeds the chat page). Set deploy.widget.enabled: false to say so and silence this warning.",
+  ]);
   expect(config.name).toBe("support-bot");
   expect(config.entry).toBe("agents/main.mjs");
   expect(config.server).toEqual({ port: 9000, host: "127.0.0.1" });

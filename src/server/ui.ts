@@ -31,6 +31,10 @@ const ASSETS: Record<string, () => string> = {
   "attachments.js": () => uiFile("attachments.js"),
   "embed.js": () => uiFile("embed.js"),
   "chat.css": () => uiFile("chat.css"),
+  // Loaded by chat.js only in playground mode (klisk dev, or /?dev with deploy.chat.playground): the plain
+  // page never downloads them.
+  "playground.js": () => uiFile("playground.js"),
+  "playground.css": () => uiFile("playground.css"),
   "icon.svg": () => uiFile("icon.svg"),
   "vendor/marked.js": () => path.join(path.dirname(require.resolve("marked/package.json")), "lib", "marked.umd.js"),
   "vendor/purify.js": () => require.resolve("dompurify/purify.min.js"),
@@ -125,6 +129,8 @@ export function uiInfo(project: Project) {
         mime_types: [...SUPPORTED_MIME_TYPES],
       },
       widget: { enabled: widget.enabled && chat.enabled, ...widgetOptions(widget) },
+      // `/?dev` opens the playground (always on under `klisk dev`, whose /api/info carries `dev`).
+      playground: chat.playground,
     },
   };
 }

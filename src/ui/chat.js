@@ -80,6 +80,7 @@ let turn = null; // the running turn
 let state = null; // the server's conversation state from the last `done`
 let discarding = 0; // turns abandoned by a reset whose remaining events must be skipped
 let attachments = null;
+let playground = null; // playground.js, loaded only in playground mode
 
 const socket = new ChatSocket({ onEvent, onOpen, onDrop, onAuthRejected, onStatus });
 
@@ -102,6 +103,7 @@ async function start() {
   authRequired = info.auth_required === true;
   if (info.dev) watchReloads(info.dev);
   applyUi({});
+  if (wantsPlayground(info)) playground = await loadPlayground(info);
   attachments = new Attachments(
     {
       button: $("attach-btn"),
@@ -145,6 +147,7 @@ function watchReloads(dev) {
     const error = status && status.error;
     banner.hidden = !error;
     banner.textContent = error ? `Reload failed, still serving the last good version: ${error.message}` : "";
+    playground?.onReload(status);
   };
   show(dev);
   if (typeof EventSource === "function" && dev.status_stream) {
@@ -156,6 +159,29 @@ function watchReloads(dev) {
         // not a status: ignore
       }
     };
+  }
+}
+
+/** Under `klisk dev` always; under `klisk serve` at `/?dev` when deploy.chat.playground is on. Never in the widget. */
+function wantsPlayground(info) {
+  if (embedded) return false;
+  return Boolean(info.dev) || (info.ui?.playground === true && new URLSearchParams(window.location.search).has("dev"));
+}
+
+/** Its code and styles are fetched only now, so the plain page carries none of it. */
+async function loadPlayground(info) {
+  try {
+    const css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = new URL("playground.css", import.meta.url).href;
+    document.head.append(css);
+    const { Playground } = await import("./playground.js");
+    const currentAgent = state?.current_agent_name;
+    const created = new Playground({ info, card: els.card, header: els.header, authRequired, currentAgent });
+    created.adopt(turns);
+    return created;
+  } catch {
+    return null; // the chat works without it
   }
 }
 
@@ -180,7 +206,9 @@ function onEvent(event) {
     return;
   }
   if (event.type === "done" && event.state && typeof event.state === "object") state = event.state;
-  if (turn.apply(event)) endTurn();
+  const ended = turn.apply(event);
+  playground?.observe(turn, event);
+  if (ended) endTurn();
 }
 
 function onOpen() {
@@ -231,8 +259,10 @@ function send() {
   const files = attachments.take();
   const frame = { message: text };
   if (files.length > 0) frame.attachments = files;
+  playground?.prepare(frame);
   socket.send(frame);
   turn = transcript.startTurn(text, files);
+  playground?.started(turn, frame, state);
   turns.push(turn);
   saveConversation();
   els.input.value = "";
@@ -263,6 +293,7 @@ function reset() {
 }
 
 function endTurn() {
+  playground?.settle(turn);
   turn = null;
   setRunning(false);
   saveConversation();
@@ -337,6 +368,7 @@ function saveConversation() {
     events: t.events,
     status: t.status,
     failure: t.failure,
+    times: t.times, // playground only: when each event arrived
   }));
   // A full storage drops the oldest turns rather than the whole conversation.
   while (!storage.set("conversation", JSON.stringify({ state, turns: saved })) && saved.length > 0) {
@@ -357,6 +389,7 @@ function restoreConversation() {
     const restored = transcript.startTurn(String(entry.user?.text ?? ""), entry.user?.files ?? []);
     restored.stopping = entry.status === "stopped";
     for (const event of entry.events ?? []) restored.apply(event);
+    if (Array.isArray(entry.times)) restored.times = entry.times;
     restored.fail(entry.failure ?? "Interrupted: the page was closed before the reply finished.");
     turns.push(restored);
   }

@@ -162,8 +162,9 @@ describe("/api/info", () => {
         mime_types: ["image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"],
       },
       widget: expect.objectContaining({ enabled: true, position: "bottom-right", auto_open: false, bubble_icon: "chat" }),
+      playground: false,
     });
-    expect(info.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "Hi there!", attachments: false });
+    expect(info.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "Hi there!", attachments: false, playground: false });
     expect(info.deploy.widget.placeholder).toBe("Ask about orders...");
   });
 });

@@ -139,6 +139,10 @@ const configSchema = z.object(
         enabled: bool().default(true),
         context_ttl_s: int(1).default(3600),
       }),
+      // GET /openapi.json (the OpenAPI 3.1 document of the routes served) and GET /docs (its reference page); no key needed, like /api/info.
+      openapi: section({
+        enabled: bool().default(true),
+      }),
       // GET /metrics in Prometheus's text format (KLISK_METRICS=1 turns it on too); behind the API keys when set.
       metrics: section({
         enabled: bool().default(false),

@@ -26,7 +26,8 @@ const message = z.looseObject(
   },
   { error: "must be a message {id, role, content}" },
 );
-const inputSchema = z.looseObject(
+/** The request body (also what GET /openapi.json describes). */
+export const agUiInputSchema = z.looseObject(
   {
     threadId: z.string({ error: "must be a string" }),
     runId: z.string({ error: "must be a string" }),
@@ -46,13 +47,13 @@ type Message = z.output<typeof message>;
 
 export function agUiRoute(context: ServerContext): Handler {
   return async function agUi(req, res) {
-    const input = parseRequest(inputSchema, bodyOf(req));
+    const input = parseRequest(agUiInputSchema, bodyOf(req));
     const turn = parseClientTurn(agUiTurn(input), context);
     await withRun(context, res, { ...turn, stream: true }, "ag-ui", (run) => streamRun(context, res, run, agUiEncoder(input.threadId, input.runId)));
   };
 }
 
-function agUiTurn({ messages, state, forwardedProps }: z.output<typeof inputSchema>) {
+function agUiTurn({ messages, state, forwardedProps }: z.output<typeof agUiInputSchema>) {
   const lastIndex = messages.length - 1;
   const last = messages[lastIndex];
   if (last.role !== "user") throw new RequestError(400, `'messages' must end with the user's message (the last one has role '${last.role}')`);

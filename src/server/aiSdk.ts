@@ -29,7 +29,8 @@ const uiMessage = z.looseObject(
   },
   { error: "must be a UI message {id, role, parts}" },
 );
-const requestSchema = z.looseObject(
+/** The request body (also what GET /openapi.json describes). */
+export const aiSdkRequestSchema = z.looseObject(
   {
     messages: z.array(uiMessage, { error: "must be an array of UI messages" }).min(1, { error: "must hold at least the user's message" }),
     agent_name: z.unknown().optional(),
@@ -57,7 +58,7 @@ export function aiSdkRoute(context: ServerContext): Handler {
 
 /** The newest user message as the turn; the state from the body, else from the last answer's data-klisk-state part. */
 function aiSdkTurn(body: unknown) {
-  const { messages, agent_name, state } = parseRequest(requestSchema, body);
+  const { messages, agent_name, state } = parseRequest(aiSdkRequestSchema, body);
   const lastIndex = messages.length - 1;
   const last = messages[lastIndex];
   if (last.role !== "user") throw new RequestError(400, `'messages' must end with the user's message (the last one has role '${last.role}')`);

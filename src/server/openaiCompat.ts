@@ -45,7 +45,8 @@ const chatMessage = z.looseObject(
   },
   { error: "must be a message {role, content}" },
 );
-const requestSchema = z.looseObject(
+/** The request body (also what GET /openapi.json describes). */
+export const completionsRequestSchema = z.looseObject(
   {
     model: z.string({ error: "must be a string naming an agent (GET /v1/models lists them)" }),
     messages: z.array(chatMessage, { error: "must be an array of messages" }).min(1, { error: "must hold at least the user's message" }),
@@ -77,7 +78,7 @@ export function modelsRoute({ project }: ServerContext): Handler {
 export function completionsRoute(context: ServerContext): Handler {
   const allowSystem = context.project.config.deploy.openai.allow_system_messages;
   return async function completions(req, res) {
-    const body = parseRequest(requestSchema, bodyOf(req));
+    const body = parseRequest(completionsRequestSchema, bodyOf(req));
     const agent = modelAgent(context, body.model);
     const { extraInstructions, ...turn } = completionTurn(body.messages, allowSystem);
     if (body.tools && body.tools.length > 0) {

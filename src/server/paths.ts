@@ -14,6 +14,8 @@ export const ROUTES = {
   mcp: "/mcp",
   a2a: "/a2a",
   agentCard: "/.well-known/agent-card.json",
+  openapi: "/openapi.json",
+  docs: "/docs",
 } as const;
 
 /** True when a request path (no query string) matches a route path as Express's router would match it. */

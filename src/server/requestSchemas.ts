@@ -9,6 +9,9 @@
  * it (chatRequest.ts). Fields are checked in the order they always were, so a request with several faults
  * gets the same answer as before. Built once: at module load, or once per ServerLimits for the ones
  * holding a limit; parsing a small object with a built schema is cheap, building one is not.
+ *
+ * A check JSON Schema cannot say (a z.custom, a refinement, a field checked later) is registered in
+ * `documentedAs` with the zod schema it amounts to: GET /openapi.json (openapiDocument.ts) describes it so.
  */
 import { z } from "zod";
 import { RequestError } from "../errors";
@@ -16,6 +19,19 @@ import type { AttachmentLimits } from "./attachments";
 import type { ServerLimits } from "./limits";
 
 export type JsonObject = Record<string, unknown>;
+
+/** Schema → what its check amounts to in JSON Schema (the OpenAPI document's view); validation never reads it. */
+const described = new WeakMap<object, z.ZodType>();
+
+function documented<T extends z.ZodType>(schema: T, as: z.ZodType): T {
+  described.set(schema, as);
+  return schema;
+}
+
+/** The zod schema that says in JSON Schema what `schema` checks, when it cannot say it itself. */
+export function documentedAs(schema: object): z.ZodType | undefined {
+  return described.get(schema);
+}
 
 export function isPlainObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -26,7 +42,10 @@ export const optionalString = z.string({ error: "must be a string" }).nullish();
 /** `agent_name` when given (the caller treats null/absent as "not given"). */
 export const agentNameSchema = z.string({ error: "must be a string" });
 /** A `state` when given: an object, left whole (not looked inside) until it is measured. */
-export const stateObject = z.custom<JsonObject>(isPlainObject, { error: "must be an object" });
+export const stateObject = documented(
+  z.custom<JsonObject>(isPlainObject, { error: "must be an object" }),
+  z.looseObject({}).meta({ description: "The `state` of the previous answer, passed back unchanged" }),
+);
 
 /**
  * The error of a size limit (a refinement): a 413 whose message is the whole sentence, since it names the
@@ -62,13 +81,15 @@ function oncePer<K extends object, V>(build: (key: K) => V): (key: K) => V {
  * count is known: a 32 MB body holds 16 million of them.
  */
 export const attachmentList = oncePer((limits: AttachmentLimits) =>
-  z
-    .custom<unknown[]>(Array.isArray, { error: "must be an array of {mime_type, data, name}" })
-    .refine(
-      (items) => items.length <= limits.maxCount,
-      tooLarge((items: unknown[]) => `Too many attachments: ${items.length} (at most ${limits.maxCount} per message)`),
-    )
-    .nullish(),
+  documented(
+    z
+      .custom<unknown[]>(Array.isArray, { error: "must be an array of {mime_type, data, name}" })
+      .refine(
+        (items) => items.length <= limits.maxCount,
+        tooLarge((items: unknown[]) => `Too many attachments: ${items.length} (at most ${limits.maxCount} per message)`),
+      ),
+    z.array(attachmentSchema).max(limits.maxCount),
+  ).nullish(),
 );
 
 /**
@@ -81,15 +102,18 @@ export const attachmentList = oncePer((limits: AttachmentLimits) =>
 function turnShape(limits: ServerLimits) {
   const max = limits.maxMessageChars;
   return {
-    message: z
-      .string({ error: (issue) => (issue.input === undefined || issue.input === null ? "is required" : "must be a string") })
-      .refine(
-        (message) => message.length <= max,
-        tooLarge((message: string) => `'message' is too long: ${message.length} characters (limit ${max}, limits.max_message_chars)`),
-      ),
+    message: documented(
+      z
+        .string({ error: (issue) => (issue.input === undefined || issue.input === null ? "is required" : "must be a string") })
+        .refine(
+          (message) => message.length <= max,
+          tooLarge((message: string) => `'message' is too long: ${message.length} characters (limit ${max}, limits.max_message_chars)`),
+        ),
+      z.string().max(max),
+    ),
     attachments: attachmentList(limits.attachments),
-    agent_name: z.unknown().optional(),
-    state: z.unknown().optional(),
+    agent_name: documented(z.unknown(), agentNameSchema.nullable()).optional(),
+    state: documented(z.unknown(), stateObject.nullable()).optional(),
   };
 }
 

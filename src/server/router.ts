@@ -20,6 +20,7 @@ import { sendJson, shapeErrors, type Handler } from "./handlers";
 import { jsonBody } from "./jsonBody";
 import { mcpError, mcpRoute } from "./mcp";
 import { METRICS_PATH } from "./metrics";
+import { openApiRoutes } from "./openapi";
 import { completionsRoute, modelsRoute, openaiError } from "./openaiCompat";
 import { corsOrigins } from "./limits";
 import { ROUTES } from "./paths";
@@ -46,6 +47,8 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
   const info = { ...apiInfo(context), endpoints: { ...ENDPOINTS, ...optionalEndpoints(project) } };
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
+  // Public like /api/info; the document is built on its first request, never at start-up.
+  if (project.config.deploy.openapi.enabled) router.use(openApiRoutes(context, { ui: options.ui !== false }));
 
   // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
   // budget too.
@@ -91,11 +94,12 @@ export const ENDPOINTS = {
   openai_models: ROUTES.openaiModels,
 } as const;
 
-/** The endpoints a project can switch off (deploy.mcp, deploy.a2a), when on. */
+/** The endpoints a project can switch off (deploy.mcp, deploy.a2a, deploy.openapi), when on. */
 export function optionalEndpoints({ config }: Project) {
   return {
     ...(config.deploy.mcp.enabled ? { mcp: ROUTES.mcp } : {}),
     ...(config.deploy.a2a.enabled ? { a2a: ROUTES.a2a, agent_card: ROUTES.agentCard } : {}),
+    ...(config.deploy.openapi.enabled ? { openapi: ROUTES.openapi, docs: ROUTES.docs } : {}),
   };
 }
 

@@ -204,6 +204,29 @@ test("copy as curl quotes a message with quotes, $ and backticks for the shell; 
   expect(parseSse(result.stdout).at(-2)).toMatchObject({ type: "done", data: 'Echo: It\'s "quoted" & $HOME `not run`' });
 });
 
+test("without a clipboard, copy as curl shows the command to copy by hand; Close gives focus back", async () => {
+  server = await startChatServer(makeProject(AGENTS, PLAYGROUND_ON));
+  context = await newContext(browser());
+  // As on a page served over plain http to another host: no clipboard access.
+  await context.addInitScript(() => {
+    Object.defineProperty(navigator.clipboard, "writeText", { value: () => Promise.reject(new DOMException("denied", "NotAllowedError")) });
+  });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => pageErrors.push(err.message));
+  await page.goto(`${server.url}/?dev`);
+  await connected(page);
+  await send(page, "hello");
+  await turnDone(page);
+  await page.getByRole("button", { name: "Copy as curl" }).click();
+  const text = page.getByLabel("curl command for the last message");
+  await text.waitFor();
+  expect(await text.inputValue()).toMatch(/^curl -N '.*\/api\/chat'/);
+  expect(await text.evaluate((t) => t === document.activeElement)).toBe(true);
+  await page.getByRole("button", { name: "Close" }).click();
+  expect(await text.isVisible()).toBe(false);
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe("pg-curl");
+});
+
 test("a tool that throws shows its error in its card; the footer says the turn failed", async () => {
   const broken = tool({
     name: "broken",

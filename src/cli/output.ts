@@ -5,6 +5,7 @@
 import type chalk from "chalk";
 import { KliskError } from "../errors";
 import type { ChatEvent } from "../runner/events";
+import { MarkdownStream } from "./terminalMarkdown";
 
 export type Style = chalk.Chalk;
 
@@ -92,15 +93,18 @@ export interface EventRenderer {
 }
 
 /**
- * Human output for a run: answer text streams as it arrives, thinking is dimmed and labelled (the label
- * keeps it apart from the answer when there is no colour), tool calls, results and hand-offs get one
- * compact line each. Errors go to stderr.
+ * Human output for a run: answer text streams as it arrives (styled as Markdown, a line at a time, on a
+ * colour TTY), thinking is dimmed and labelled (the label keeps it apart from the answer when there is no
+ * colour), tool calls, results and hand-offs get one compact line each. Errors go to stderr.
  */
 export function eventRenderer(out: NodeJS.WriteStream, err: NodeJS.WriteStream): EventRenderer {
   const style = styleFor(out);
+  const markdown = out.isTTY === true && colorEnabled(out);
   // What the cursor is in the middle of: an answer, a thinking block, or nothing (start of a line).
   let mode: "text" | "thinking" | "line" = "line";
   let lastChar = "\n";
+  // The answer being styled, from its first token to the next line of another kind.
+  let answer: MarkdownStream | undefined;
 
   const write = (text: string, raw = text) => {
     if (raw.length === 0) return;
@@ -108,6 +112,8 @@ export function eventRenderer(out: NodeJS.WriteStream, err: NodeJS.WriteStream):
     lastChar = raw[raw.length - 1];
   };
   const endLine = () => {
+    answer?.end();
+    answer = undefined;
     if (lastChar !== "\n") write("\n");
     mode = "line";
   };
@@ -130,7 +136,13 @@ export function eventRenderer(out: NodeJS.WriteStream, err: NodeJS.WriteStream):
         case "token":
           if (mode !== "text") endLine();
           mode = "text";
-          write(event.data);
+          if (markdown) {
+            answer ??= new MarkdownStream(out, style);
+            answer.write(event.data);
+            if (event.data) lastChar = event.data[event.data.length - 1];
+          } else {
+            write(event.data);
+          }
           return true;
         case "tool_call":
           line(`${style.cyan("→")} ${style.cyan.bold(event.data.tool)}${style.dim(`(${preview(event.data.arguments, 80)})`)}`);

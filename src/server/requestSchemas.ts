@@ -88,7 +88,7 @@ export const attachmentList = oncePer((limits: AttachmentLimits) =>
         (items) => items.length <= limits.maxCount,
         tooLarge((items: unknown[]) => `Too many attachments: ${items.length} (at most ${limits.maxCount} per message)`),
       ),
-    z.array(attachmentSchema).max(limits.maxCount),
+    z.array(attachmentSchema).max(limits.maxCount).describe("Files (base64 or data: URLs); docs/api.md lists the MIME types and limits"),
   ).nullish(),
 );
 
@@ -109,10 +109,10 @@ function turnShape(limits: ServerLimits) {
           (message) => message.length <= max,
           tooLarge((message: string) => `'message' is too long: ${message.length} characters (limit ${max}, limits.max_message_chars)`),
         ),
-      z.string().max(max),
+      z.string().max(max).describe("The user message (may be empty when attachments are sent)"),
     ),
     attachments: attachmentList(limits.attachments),
-    agent_name: documented(z.unknown(), agentNameSchema.nullable()).optional(),
+    agent_name: documented(z.unknown(), agentNameSchema.nullable().describe("Which agent answers; default: the state's agent, else the first")).optional(),
     state: documented(z.unknown(), stateObject.nullable()).optional(),
   };
 }
@@ -120,7 +120,7 @@ function turnShape(limits: ServerLimits) {
 /** The schemas for these limits: `body`, POST /api/chat's (the fetch handler's too); `turn`, a WebSocket message frame's. */
 export const chatSchemas = oncePer((limits: ServerLimits) => ({
   body: z.object(
-    { stream: z.boolean({ error: "must be true or false" }).nullish(), ...turnShape(limits) },
+    { stream: z.boolean({ error: "must be true or false" }).nullish().describe("An SSE stream (true, the default) or one JSON answer"), ...turnShape(limits) },
     { error: 'Request body must be a JSON object such as {"message": "Hello"}' },
   ),
   turn: z.object(turnShape(limits)),

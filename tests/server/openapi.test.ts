@@ -15,6 +15,7 @@ import { loadApiKeys } from "../../src/server/auth";
 import { createServerContext } from "../../src/server/context";
 import type { RunningServer } from "../../src/server/listen";
 import { startServer } from "../../src/server/listen";
+import { ProjectHolder } from "../../src/server/reload";
 import { kliskRouter } from "../../src/server/router";
 import { newContext, screenshotPath, useBrowser } from "../helpers/browser";
 import { json, makeProject, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
@@ -236,6 +237,24 @@ test("the document follows the config: keys, rate limit, metrics, switched-off r
     expect(schemaChecker(secured)(response("/v1/models", "get", 401))(await models.json())).toBe(true);
   } finally {
     await new Promise((resolve) => http.close(resolve));
+  }
+});
+
+test("under klisk dev the document follows reloads: built once per project, with the dev status route", async () => {
+  const holder = new ProjectHolder(makeProject([{ name: "First" }]));
+  const dev = await startServer(holder.project, { port: 0, host: "127.0.0.1", shutdownTimeoutMs: 200, reload: holder });
+  const agentNames = async () => {
+    const document = await json(await fetch(`${dev.url}/openapi.json`));
+    expect(document.paths["/api/dev/status"]).toBeDefined();
+    return document.paths["/api/chat"].post.requestBody.content["application/json"].schema.properties.agent_name;
+  };
+  try {
+    expect(await agentNames()).toMatchObject({ anyOf: [{ type: "string", enum: ["First"] }, { type: "null" }] });
+    holder.swap(makeProject([{ name: "Second" }, { name: "Third" }]));
+    expect(await agentNames()).toMatchObject({ anyOf: [{ type: "string", enum: ["Second", "Third"] }, { type: "null" }] });
+  } finally {
+    holder.close();
+    await dev.close();
   }
 });
 

@@ -164,6 +164,9 @@ test("agent picker, tool/thinking/hand-off cards with timings, usage footer, raw
   await page.screenshot({ path: screenshotPath("playground.png"), fullPage: true });
   await page.locator("#theme-btn").click();
   await page.screenshot({ path: screenshotPath("playground-dark.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 760 });
+  await page.screenshot({ path: screenshotPath("playground-narrow-dark.png") });
+  await page.setViewportSize({ width: 900, height: 760 });
 
   // Switching the agent sends agent_name; that agent answers.
   await picker.selectOption("Support");

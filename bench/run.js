@@ -121,24 +121,32 @@ async function measureServer(kind, settings, upstream, dirs) {
 
 /**
  * klisk's protocol adapters (AI SDK, AG-UI, OpenAI-compatible) against its own POST /api/chat, on one
- * warmed-up klisk server: streams/s under load and TTFT over sequential streams, each protocol in turn.
+ * warmed-up klisk server: streams/s under load and TTFT over sequential streams. Measured in rounds, each
+ * round taking the protocols in a rotated order, and the median of the rounds kept: measured one after
+ * the other, whichever came last paid for the server's grown heap and the machine's drift.
  */
 async function measureProtocols(settings, upstream, dirs) {
   const log = (message) => process.stderr.write(`  protocols: ${message}\n`);
   const server = await startServer("klisk", { upstreamUrl: upstream.url, projectDir: dirs.project });
-  const figures = {};
+  const names = Object.keys(PROTOCOLS);
+  const rounds = settings.quick ? 1 : 3;
+  const samples = Object.fromEntries(names.map((name) => [name, []]));
   try {
     for (const protocol of Object.values(PROTOCOLS)) await load(server, { body: protocol.body, path: protocol.path, duration: settings.warmUpSeconds / 2 });
-    for (const [name, protocol] of Object.entries(PROTOCOLS)) {
-      const streams = await load(server, { body: protocol.body, path: protocol.path, duration: settings.duration });
-      const { ttftP50 } = await latency(server, settings.sequential, protocol);
-      figures[name] = { streamRps: streams.rps, streamCpuUs: streams.cpuUsPerReq, ttftP50 };
-      log(`${name} ${streams.rps.toFixed(0)} streams/s, TTFT p50 ${ttftP50.toFixed(2)} ms`);
+    for (let round = 0; round < rounds; round++) {
+      for (const name of [...names.slice(round % names.length), ...names.slice(0, round % names.length)]) {
+        const protocol = PROTOCOLS[name];
+        const streams = await load(server, { body: protocol.body, path: protocol.path, duration: Math.max(2, settings.duration / rounds) });
+        const { ttftP50 } = await latency(server, settings.sequential, protocol);
+        samples[name].push({ streamRps: streams.rps, streamCpuUs: streams.cpuUsPerReq, ttftP50 });
+        log(`round ${round + 1}: ${name} ${streams.rps.toFixed(0)} streams/s, TTFT p50 ${ttftP50.toFixed(2)} ms`);
+      }
     }
   } finally {
     await server.stop();
   }
-  return figures;
+  const medianOf = (name, key) => median(samples[name].map((sample) => sample[key]));
+  return Object.fromEntries(names.map((name) => [name, { streamRps: medianOf(name, "streamRps"), streamCpuUs: medianOf(name, "streamCpuUs"), ttftP50: medianOf(name, "ttftP50") }]));
 }
 
 function protocolTable(protocols) {

@@ -154,7 +154,7 @@ export function buildOpenApiDocument(context: ServerContext, options: { ui: bool
     });
   }
   if (context.metrics.enabled && context.metrics.port === undefined) {
-    add(METRICS_PATH, "get", { tag: "Server", summary: "Prometheus metrics", guarded: true, responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } });
+    add(METRICS_PATH, "get", { tag: "Server", summary: "Prometheus metrics", description: "When keys are set, only KLISK_API_KEY opens it (not the chat or widget keys).", guarded: true, responses: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } });
   }
   if (context.reload) {
     add(DEV_STATUS_PATH, "get", { tag: "Server", summary: "`klisk dev` only: the reload status after every reload", responses: { 200: { description: "One DevStatus per frame", content: sse(ref("DevStatus"), "Each `data:` frame is the status after a reload") } } });
@@ -195,7 +195,7 @@ export function buildOpenApiDocument(context: ServerContext, options: { ui: bool
 }
 
 const SECURITY_SCHEMES = {
-  bearer: { type: "http", scheme: "bearer", description: "One of KLISK_API_KEY, KLISK_CHAT_KEY, KLISK_WIDGET_KEY" },
+  bearer: { type: "http", scheme: "bearer", description: "A key of KLISK_API_KEY, KLISK_CHAT_KEY or KLISK_WIDGET_KEY (/metrics: KLISK_API_KEY only)" },
   apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
 };
 

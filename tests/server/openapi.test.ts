@@ -118,6 +118,13 @@ test("real answers validate against the document: /health, /api/info, /v1/models
   // The document's shape is not a rubber stamp: a wrong answer fails it.
   expect(check(response("/api/chat", "post", 200))({ ...answer, done: "yes" })).not.toBe(true);
 
+  fake().enqueue({ httpError: { status: 500, message: "upstream down" } }, { httpError: { status: 500 } }, { httpError: { status: 500 } });
+  fake().onRequest = () => ({ httpError: { status: 500 } });
+  const failed = await postChat(server.url, { message: "fail", stream: false });
+  expect(failed.status).toBe(502);
+  expect(check(response("/api/chat", "post", 502))(await json(failed))).toBe(true);
+  fake().reset();
+
   const bad = await postChat(server.url, { message: 5 });
   expect(bad.status).toBe(400);
   expect(check(response("/api/chat", "post", 400))(await json(bad))).toBe(true);
@@ -176,7 +183,8 @@ test("the other protocols' stream events validate against their described chunks
 });
 
 test("a body the server refuses, the document's request schema refuses too; a good one both accept", async () => {
-  const check = schemaChecker(doc)(requestBody("/api/chat"));
+  const checker = schemaChecker(doc);
+  const check = checker(requestBody("/api/chat"));
   const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
   const attachment = { mime_type: "image/png", data: png, name: "dot.png" };
   const refused: Array<[unknown, number]> = [
@@ -195,6 +203,8 @@ test("a body the server refuses, the document's request schema refuses too; a go
     const res = await postChat(server.url, body);
     expect([body, res.status]).toEqual([body, status]);
     expect([body, check(body)]).toEqual([body, expect.any(String)]);
+    // The refusal itself is an answer the document describes, under its status.
+    expect(checker(response("/api/chat", "post", status))(await res.json())).toBe(true);
   }
   const good = { message: "hi", stream: false, agent_name: "Billing", state: null, attachments: [attachment] };
   expect(check(good)).toBe(true);

@@ -80,9 +80,14 @@ export const chatResponse = component(
   }),
 );
 
+/** Event type → its component, for the union's discriminator (client generators make a tagged union of it). */
+const eventMapping: Record<string, string> = {};
+
 /** One `data:` frame of POST /api/chat's stream per event; the stream ends with `data: [DONE]`. */
-const event = <T extends string, S extends z.ZodRawShape>(id: string, type: T, shape: S, description: string) =>
-  component(id, z.looseObject({ type: z.literal(type), ...shape }).describe(description));
+function event<T extends string, S extends z.ZodRawShape>(id: string, type: T, shape: S, description: string) {
+  eventMapping[type] = `#/components/schemas/${id}`;
+  return component(id, z.looseObject({ type: z.literal(type), ...shape }).describe(description));
+}
 
 export const chatEvents = [
   event("TokenEvent", "token", { data: z.string() }, "A text delta of the answer"),
@@ -111,7 +116,9 @@ export const chatEvents = [
 
 export const chatEvent = component(
   "ChatEvent",
-  z.discriminatedUnion("type", chatEvents).describe("One `data: <json>` frame of the stream; it always ends with `data: [DONE]`."),
+  z
+    .discriminatedUnion("type", chatEvents)
+    .meta({ description: "One `data: <json>` frame of the stream; it always ends with `data: [DONE]`.", discriminator: { propertyName: "type", mapping: eventMapping } }),
 );
 
 export const apiInfo = component(

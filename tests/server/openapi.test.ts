@@ -71,6 +71,9 @@ test("the document is valid OpenAPI 3.1", () => {
   expect(verdict).toMatchObject({ valid: true, version: "3.1" });
   expect(doc.servers).toEqual([{ url: "/" }]);
   expect(doc.info.title).toBe("shop (klisk)");
+  // The stream's events are a tagged union a client generator can read.
+  expect(doc.components.schemas.ChatEvent.discriminator).toEqual({ propertyName: "type", mapping: expect.objectContaining({ done: "#/components/schemas/DoneEvent" }) });
+  expect(Object.keys(doc.components.schemas.ChatEvent.discriminator.mapping).sort()).toEqual(["done", "error", "handoff", "thinking", "token", "tool_call", "tool_result"]);
 });
 
 /** Every (method, path) an Express router answers, walking into the routers it mounts without a path. */

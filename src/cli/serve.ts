@@ -10,6 +10,7 @@ import { ALL_READY_MESSAGE, parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_ME
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import type { ProjectHolder } from "../server/reload";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
+import { stopTracing } from "../tracing/tracing";
 import { reportError, styleFor } from "./output";
 
 export const DEFAULT_PORT = 8080;
@@ -185,10 +186,14 @@ export function stopOnSignals(running: Pick<RunningServer, "close">): (reason: s
     }
     stopping = true;
     log.info({ reason }, `Received ${reason}, shutting down (again to exit now)`);
-    running.close().then(
-      () => process.exit(code),
-      (err) => process.exit(reportError(err)),
-    );
+    // Spans still buffered (tracing on) are exported before the process exits, whatever close() did.
+    running
+      .close()
+      .finally(stopTracing)
+      .then(
+        () => process.exit(code),
+        (err) => process.exit(reportError(err)),
+      );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));

@@ -50,6 +50,15 @@ export function codeOfError(event: ChatEvent): string {
 export interface RunUsage {
   inputTokens: number;
   outputTokens: number;
+  /** The part of outputTokens spent reasoning, when a provider reported it for any of the run's calls. */
+  reasoningTokens?: number;
+}
+
+/** `total` with one model call's usage added (reasoning tokens kept only once some call reported them). */
+export function addUsage(total: RunUsage | undefined, call: RunUsage): RunUsage {
+  const sum: RunUsage = { inputTokens: (total?.inputTokens ?? 0) + call.inputTokens, outputTokens: (total?.outputTokens ?? 0) + call.outputTokens };
+  if (total?.reasoningTokens !== undefined || call.reasoningTokens !== undefined) sum.reasoningTokens = (total?.reasoningTokens ?? 0) + (call.reasoningTokens ?? 0);
+  return sum;
 }
 
 /** Kept off the event object, like the error codes: it never reaches klisk's own wire. */

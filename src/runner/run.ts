@@ -3,7 +3,7 @@ import { AbortedError, KliskError, ModelError, ToolError, UnknownAgentError } fr
 import type { Agent } from "../sdk/agent";
 import type { Project } from "../project/project";
 import { toResponsesContent } from "./attachments";
-import { codeOfError, errorEvent, usageOf, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
+import { addUsage, codeOfError, errorEvent, usageOf, withUsage, type Attachment, type ChatEvent, type ChatState, type RunUsage } from "./events";
 import type { InputItem, ModelEvent, ModelRequest } from "./models/model";
 import { resolveModel } from "./models/resolve";
 import { log } from "../log";
@@ -11,6 +11,7 @@ import { handoffTargets, handoffToolSpecs } from "./handoffs";
 import { runToolCalls, type ToolCall, type ToolCallEnded } from "./toolCalls";
 import { agentTools } from "../project/mcp/servers";
 import { boundHistory, historyBudget, historyFromState, storedUserItem } from "./history";
+import type { RunTrace } from "./trace";
 
 export interface RunChatOptions {
   project: Project;
@@ -29,6 +30,10 @@ export interface RunChatOptions {
   signState?: (state: ChatState) => ChatState;
   /** Told as each model call and tool call ends (the server's metrics); absent, nothing is timed. */
   observer?: RunObserver;
+  /** This run's spans (tracing, src/tracing/); absent when tracing is off. */
+  trace?: RunTrace;
+  /** Called once as the run ends with the tokens its model calls used (the request log line), when any were reported. */
+  onUsage?: (usage: RunUsage) => void;
 }
 
 /**
@@ -86,7 +91,13 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   let tokenSeen = observer === undefined;
   const firstAgent = options.agent?.name ?? options.agentName;
   let agent: Agent | undefined;
+  let usage: RunUsage | undefined;
+  const trace = options.trace;
+  let endReported = false;
   const ended = (event: ChatEvent): ChatEvent => {
+    endReported = true;
+    if (usage) options.onUsage?.(usage);
+    trace?.runEnded(event);
     if (!observer) return event;
     const startedBy = firstAgent ?? agent?.name ?? "unknown";
     observer.runEnded({
@@ -106,6 +117,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
 
   try {
     agent = options.agent ?? resolveAgent(options.project, options.agentName, options.state);
+    trace?.agentStarted(agent);
     const { providers, limits } = options.project.config;
     const upstream = { connections: limits.upstream_connections ?? (limits.max_concurrent_runs || undefined) };
     const attachments = options.attachments ?? [];
@@ -116,7 +128,6 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
     const transcript: InputItem[] = [...history, userItem];
     let unseen: InputItem[] = [userItem];
     let previousResponseId = options.state?.previous_response_id;
-    let usage: RunUsage | undefined;
 
     for (let turn = 0; turn < maxTurns; turn++) {
       const model = resolveModel(agent.model, providers, upstream);
@@ -143,6 +154,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         signal: run.signal,
         stream: options.stream,
       };
+      const traced = trace?.modelCall(model, request);
+      if (traced) request.headers = traced.headers;
       // The model call is reported around the loop, not by wrapping its stream: no extra hop per token.
       try {
         for await (const event of model.stream(request)) {
@@ -172,13 +185,15 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         }
         if (!completed) throw new ModelError(`The ${model.provider} stream ended before the response completed`);
       } catch (err) {
+        traced?.ended({ error: err });
         if (observer && !run.signal.aborted) observer.modelCall({ agent: agent.name, provider: model.provider, model: model.name, error: err instanceof ModelError ? err : new ModelError(String(err)) });
         throw err;
       }
+      traced?.ended({ completed, calls: modelCalls });
       observer?.modelCall({ agent: agent.name, provider: model.provider, model: model.name });
       if (completed.usage) {
         log.debug({ agent: agent.name, model: agent.model, ...completed.usage }, "model usage");
-        usage = { inputTokens: (usage?.inputTokens ?? 0) + completed.usage.inputTokens, outputTokens: (usage?.outputTokens ?? 0) + completed.usage.outputTokens };
+        usage = addUsage(usage, completed.usage);
       }
       previousResponseId = chained ? completed.responseId : undefined;
       unseen = [];
@@ -203,7 +218,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
         return;
       }
       const outputs = new Map<string, string>();
-      for await (const result of runToolCalls(agent, calls, run.signal, tools, options.observer?.toolCall)) {
+      for await (const result of runToolCalls(agent, calls, run.signal, tools, options.observer?.toolCall, trace?.toolCall)) {
         yield { type: "tool_result", data: { output: result.output, call_id: result.callId, tool: result.name } };
         outputs.set(result.callId, result.output);
       }
@@ -215,6 +230,7 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
       if (handoffCalls.length > 0) {
         const target = transfers.get(handoffCalls[0].name)!;
         yield { type: "handoff", data: { from: agent.name, to: target.name } };
+        trace?.agentStarted(target, agent.name);
         agent = target;
       }
       // Outputs go back in the order the model made the calls.
@@ -225,6 +241,8 @@ export async function* runChat(options: RunChatOptions): AsyncGenerator<ChatEven
   } catch (err) {
     yield ended(toErrorEvent(run.signal.aborted && !(err instanceof ToolError) ? run.signal.reason ?? err : err));
   } finally {
+    // The consumer stopped reading before the end (a `return` on this generator): the spans still end.
+    if (!endReported) trace?.runEnded(errorEvent("The run was stopped before it ended", "aborted"));
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onClientAbort);
     if (!answered && !run.signal.aborted) run.abort(new AbortedError());

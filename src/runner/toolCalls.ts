@@ -24,7 +24,17 @@ export interface ToolCallResult {
 /** Told when each tool call ends: its time, and whether the tool raised (metrics). */
 export type ToolCallEnded = (tool: string, seconds: number, failed: boolean) => void;
 
-export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], signal: AbortSignal, tools: readonly Tool[] = agent.tools, onEnded?: ToolCallEnded): AsyncGenerator<ToolCallResult> {
+/** Runs one call's `run` inside something of its own (tracing: the call's span). */
+export type ToolCallWrapper = (call: ToolCall, run: () => Promise<ToolCallResult>) => Promise<ToolCallResult>;
+
+export async function* runToolCalls(
+  agent: Agent,
+  calls: readonly ToolCall[],
+  signal: AbortSignal,
+  tools: readonly Tool[] = agent.tools,
+  onEnded?: ToolCallEnded,
+  wrap?: ToolCallWrapper,
+): AsyncGenerator<ToolCallResult> {
   const batch = new AbortController();
   const onAbort = () => batch.abort(signal.reason);
   signal.addEventListener("abort", onAbort, { once: true });
@@ -34,7 +44,11 @@ export async function* runToolCalls(agent: Agent, calls: readonly ToolCall[], si
   aborted.catch(() => {}); // observed below through Promise.race; avoid an unhandled rejection
 
   const pending = new Map<string, Promise<ToolCallResult>>();
-  for (const call of calls) pending.set(call.callId, onEnded ? timed(runOne(agent, call, batch.signal, tools), call.name, onEnded) : runOne(agent, call, batch.signal, tools));
+  for (const call of calls) {
+    const run = () => runOne(agent, call, batch.signal, tools);
+    const result = wrap ? wrap(call, run) : run();
+    pending.set(call.callId, onEnded ? timed(result, call.name, onEnded) : result);
+  }
   try {
     while (pending.size > 0) {
       // A tool that ignores its signal must not keep the run alive after an abort.
@@ -55,12 +69,17 @@ async function timed(result: Promise<ToolCallResult>, tool: string, onEnded: Too
   const started = performance.now();
   try {
     const done = await result;
-    onEnded(tool, (performance.now() - started) / 1000, done.output.startsWith(`Tool '${tool}' raised: `));
+    onEnded(tool, (performance.now() - started) / 1000, raised(done));
     return done;
   } catch (err) {
     onEnded(tool, (performance.now() - started) / 1000, err instanceof ToolError);
     throw err;
   }
+}
+
+/** A result whose tool raised (with onError: "return", the message went back to the model as its output). */
+export function raised(result: ToolCallResult): boolean {
+  return result.output.startsWith(`Tool '${result.name}' raised: `);
 }
 
 async function runOne(agent: Agent, call: ToolCall, signal: AbortSignal, tools: readonly Tool[]): Promise<ToolCallResult> {

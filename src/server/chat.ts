@@ -8,7 +8,7 @@ import { parseChatRequest, type TurnFields } from "./chatRequest";
 import type { ServerContext } from "./context";
 import { sendJson, type Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
-import { noteAgent, requestIdOf } from "./requestLog";
+import { noteAgent, noteUsage, requestIdOf } from "./requestLog";
 import { BUSY_MESSAGE, CLIENT_GONE_MESSAGE, SHUTTING_DOWN_MESSAGE } from "./runs";
 import { writeSse, type SseEncoder } from "./sse";
 import { statusOfCode } from "./statuses";
@@ -57,17 +57,24 @@ export async function withRun(
     throw new RequestError(503, runs.closing ? SHUTTING_DOWN_MESSAGE : BUSY_MESSAGE);
   }
   try {
-    await answer({ events: runTurn(context, agent, turn, controller.signal), controller });
+    await answer({ events: runTurn(context, agent, turn, controller.signal, res), controller });
   } finally {
     runs.finish(controller);
   }
 }
 
 /**
- * runChat for one turn of this server (HTTP or WebSocket): its project, state signer and metrics observer,
- * under the run slot's signal.
+ * runChat for one turn of this server (HTTP or WebSocket): its project, state signer, metrics observer and
+ * tracing, under the run slot's signal. `res`: the HTTP request the turn answers, whose log line gets the
+ * run's usage and whose span the run's spans go under (a WebSocket turn has none: its spans start a trace).
  */
-export function runTurn({ project, signer, metrics }: ServerContext, agent: Agent, turn: TurnFields & { stream?: boolean }, signal: AbortSignal): AsyncIterable<ChatEvent> {
+export function runTurn(
+  { project, signer, metrics, tracing }: ServerContext,
+  agent: Agent,
+  turn: TurnFields & { stream?: boolean },
+  signal: AbortSignal,
+  res?: ServerResponse,
+): AsyncIterable<ChatEvent> {
   return runChat({
     project,
     agent,
@@ -78,6 +85,8 @@ export function runTurn({ project, signer, metrics }: ServerContext, agent: Agen
     signState: signer?.sign,
     stream: turn.stream,
     observer: metrics.runObserver,
+    trace: tracing?.run(res),
+    onUsage: res && ((usage) => noteUsage(res, usage)),
   });
 }
 

@@ -14,6 +14,7 @@ import { createRateLimiter, type RateLimiter } from "./rateLimit";
 import type { ProjectHolder } from "./reload";
 import { RunRegistry } from "./runs";
 import { stateSigner, type StateSigner } from "./stateSigning";
+import { processTracing, type Tracing } from "../tracing/tracing";
 
 export interface ServerContext {
   readonly project: Project;
@@ -32,6 +33,8 @@ export interface ServerContext {
   readonly reload?: ProjectHolder;
   /** deploy.metrics / KLISK_METRICS: prom-client's recorder, or a null one that does nothing when off. */
   readonly metrics: MetricsRecorder;
+  /** OpenTelemetry traces (OTEL_* variables); undefined when off, and then nothing of OpenTelemetry is loaded. */
+  readonly tracing?: Tracing;
 }
 
 export interface ContextOptions {
@@ -64,6 +67,7 @@ export function createServerContext(project: Project, options: ContextOptions = 
     readiness: new Readiness(options.starting === true),
     ...(options.reload ? { reload: options.reload } : {}),
     metrics: options.metrics === false ? NULL_METRICS : createMetrics(project, () => runs.size, () => runs.closing, options.ownMetricsPort),
+    tracing: processTracing(project.name),
   };
   // Readers that look per message (a WebSocket's next turn) get the project of the moment; a run keeps the one
   // it started with. The routes are rebuilt per project instead (reloadableRouter).

@@ -85,7 +85,7 @@ function promMetrics(runsInFlight: () => number, closing: () => boolean, port: n
   const runs = new prom.Counter({ name: "klisk_runs_total", help: "Finished runs by agent (the one the run started with) and outcome (done or the error code)", labelNames: ["agent", "outcome"], registers });
   const runDuration = new prom.Histogram({ name: "klisk_run_duration_seconds", help: "Run duration by agent, until its done or error event", labelNames: ["agent"], registers, buckets: RUN_BUCKETS });
   const firstToken = new prom.Histogram({ name: "klisk_run_time_to_first_token_seconds", help: "Time from the start of a run to its first text token, by agent", labelNames: ["agent"], registers, buckets: FIRST_TOKEN_BUCKETS });
-  const tokens = new prom.Counter({ name: "klisk_model_tokens_total", help: "Model tokens as the provider reported them, by agent (the one that answered), model and type (input or output)", labelNames: ["agent", "model", "type"], registers });
+  const tokens = new prom.Counter({ name: "klisk_model_tokens_total", help: "Model tokens as the provider reported them, by agent (the one that answered), model and type (input, output, or reasoning: the part of output spent reasoning, when the provider says)", labelNames: ["agent", "model", "type"], registers });
   const toolCalls = new prom.Counter({ name: "klisk_tool_calls_total", help: "Tool calls the model made, by tool (hosted tools included)", labelNames: ["tool"], registers });
   const toolErrors = new prom.Counter({ name: "klisk_tool_errors_total", help: "Tool calls that raised, by tool", labelNames: ["tool"], registers });
   const toolDuration = new prom.Histogram({ name: "klisk_tool_duration_seconds", help: "Tool run time, by tool (function tools run here; hosted tools are not timed)", labelNames: ["tool"], registers, buckets: TOOL_BUCKETS });
@@ -108,6 +108,7 @@ function promMetrics(runsInFlight: () => number, closing: () => boolean, port: n
       if (usage) {
         tokens.inc({ agent: answeredBy, model, type: "input" }, usage.inputTokens);
         tokens.inc({ agent: answeredBy, model, type: "output" }, usage.outputTokens);
+        if (usage.reasoningTokens !== undefined) tokens.inc({ agent: answeredBy, model, type: "reasoning" }, usage.reasoningTokens);
       }
     },
   };

@@ -34,9 +34,10 @@ export interface RouterOptions {
   edge?: boolean;
 }
 
-/** What every request meets first: its log line and id, CORS, and 503 while draining or starting. */
-export function edgeMiddleware({ project, runs, readiness, metrics }: ServerContext): Handler[] {
-  return [requestLog(metrics), cors(corsOrigins(project)), availability(runs, readiness)];
+/** What every request meets first: its log line and id, its span, CORS, and 503 while draining or starting. */
+export function edgeMiddleware({ project, runs, readiness, metrics, tracing }: ServerContext): Handler[] {
+  // The request's span (tracing on) starts after its log line and id, which it records, and before any refusal.
+  return [requestLog(metrics), ...(tracing ? [tracing.requestSpan] : []), cors(corsOrigins(project)), availability(runs, readiness)];
 }
 
 export function kliskRouter(context: ServerContext, options: RouterOptions = {}): Router {

@@ -1,10 +1,10 @@
 /** The one environment scrubber for child processes (tests/helpers/cli.ts gives every child this). */
 
 /** Variables that change klisk's behaviour or its colours: a child never inherits them from the test runner. */
-const SCRUBBED = /^(OPENAI_|KLISK_|FORCE_COLOR$|NO_COLOR$|PORT$|HOST$)/;
+const SCRUBBED = /^(OPENAI_|KLISK_|OTEL_|FORCE_COLOR$|NO_COLOR$|PORT$|HOST$)/;
 
 /**
- * The test runner's environment without OPENAI_*, KLISK_*, FORCE_COLOR, NO_COLOR, PORT and HOST, with quiet
+ * The test runner's environment without OPENAI_*, KLISK_*, OTEL_*, FORCE_COLOR, NO_COLOR, PORT and HOST, with quiet
  * logs (KLISK_LOG_LEVEL=silent), then `extra` on top (a value of undefined removes the variable).
  */
 export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {

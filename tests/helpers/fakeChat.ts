@@ -39,7 +39,11 @@ export async function playChatTurn(turn: FakeTurn, body: any, rec: RecordedReque
   const finishReason = turn.finishReason ?? (calls.length ? "tool_calls" : "stop");
   const promptChars = JSON.stringify(body.messages ?? "").length;
   const outChars = text.join("").length + reasoning.join("").length + calls.reduce((n, c) => n + c.args.length, 0);
-  const usage = { prompt_tokens: tokens(promptChars), completion_tokens: tokens(outChars), total_tokens: tokens(promptChars) + tokens(outChars) };
+  const usage = {
+    prompt_tokens: tokens(promptChars), completion_tokens: tokens(outChars), total_tokens: tokens(promptChars) + tokens(outChars),
+    // As OpenAI reports it: 0 for a model that does not reason.
+    completion_tokens_details: { reasoning_tokens: tokens(reasoning.join("").length) },
+  };
 
   if (body.stream !== true && !turn.alwaysStream) {
     const message: Record<string, unknown> = { role: "assistant", content: text.length ? text.join("") : null, refusal: null };

@@ -4,7 +4,7 @@ import type { RunningServer } from "../../src/server/listen";
 import { json, makeProject, openWs, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
 import { tokens } from "../helpers/fakeWire";
 
-const fake = useFakeOpenAI();
+const fake = useFakeOpenAI({ presets: ["GROQ"] });
 let server: RunningServer;
 
 beforeAll(async () => {
@@ -52,4 +52,31 @@ test("a failed run's error event carries no usage", async () => {
   fake().enqueue({ httpError: { status: 400, message: "bad request" } });
   const events = parseSse(await (await postChat(server.url, { message: "x" })).text());
   expect(events.find((e) => e.type === "error")).not.toHaveProperty("usage");
+});
+
+describe("reasoning tokens", () => {
+  const thought = "First add two and three, then answer with the sum.";
+
+  test("Responses: output_tokens_details.reasoning_tokens becomes reasoning_tokens, summed over the calls", async () => {
+    fake().enqueue({ reasoning: thought, toolCalls: [{ name: "add", arguments: { a: 2, b: 3 } }] }, { reasoning: thought, text: "It is 5." });
+    const body = await json(await postChat(server.url, { message: "2+3?", stream: false }));
+    expect(body.usage.reasoning_tokens).toBe(2 * tokens(thought.length));
+    expect(body.usage.output_tokens).toBeGreaterThan(body.usage.reasoning_tokens);
+  });
+
+  test("Chat Completions: completion_tokens_details.reasoning_tokens becomes reasoning_tokens", async () => {
+    const chatServer = await serve(makeProject([{ name: "Thinker", model: "groq/fake-model" }]));
+    try {
+      fake().enqueue({ reasoning: thought, text: "Done." });
+      const events = parseSse(await (await postChat(chatServer.url, { message: "think" })).text());
+      expect(events.find((e) => e.type === "done").usage.reasoning_tokens).toBe(tokens(thought.length));
+    } finally {
+      await chatServer.close();
+    }
+  });
+
+  test("a model that spent none (the provider says 0) gets no reasoning_tokens field", async () => {
+    const body = await json(await postChat(server.url, { message: "hi", stream: false }));
+    expect(body.usage).not.toHaveProperty("reasoning_tokens");
+  });
 });

@@ -7,7 +7,7 @@ import type OpenAI from "openai";
 import { randomUUID } from "node:crypto";
 import { AbortedError, ConfigError, ModelError } from "../../errors";
 import { jsonEvents, type RawResponseCall } from "./eventStream";
-import type { Model, ModelEvent, ModelRequest, Usage } from "./model";
+import { usageOf, type Model, type ModelEvent, type ModelRequest, type Usage } from "./model";
 import { toChatMessages } from "./chatMessages";
 
 interface PartialCall {
@@ -29,7 +29,7 @@ export function chatModel(client: OpenAI, provider: string, name: string): Model
       const body = buildBody(name, request);
       // JSON mode needs no deltas: it asks for one plain answer, read as the chunk that would have streamed it.
       const plain = request.stream === false ? { ...body, stream: false, stream_options: undefined } : body;
-      const call = client.chat.completions.create(plain as any, { signal: request.signal });
+      const call = client.chat.completions.create(plain as any, { signal: request.signal, headers: request.headers });
       const chunks = jsonEvents(call as unknown as RawResponseCall, provider, asChunk);
       yield* readChatStream(chunks, provider, request.signal);
     },
@@ -51,7 +51,7 @@ export async function* readChatStream(stream: AsyncIterable<any> | Iterable<any>
   for await (const chunk of stream) {
     chunks++;
     id ??= chunk.id;
-    if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens ?? 0, outputTokens: chunk.usage.completion_tokens ?? 0 };
+    if (chunk.usage) usage = usageOf(chunk.usage.prompt_tokens, chunk.usage.completion_tokens, chunk.usage.completion_tokens_details?.reasoning_tokens);
     // Only the first choice: we never ask for n > 1.
     const choice = (chunk.choices ?? []).find((c: any) => (c.index ?? 0) === 0);
     if (!choice) continue;

@@ -44,11 +44,15 @@ export interface ModelRequest {
    * that streams anyway is still read. The events are the same, but text may come in `completed` alone.
    */
   stream?: boolean;
+  /** Extra HTTP headers for this call only: the trace context (`traceparent`) when tracing is on. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** The part of outputTokens spent reasoning, when the provider reports any (reasoning models). */
+  reasoningTokens?: number;
 }
 
 export type ModelEvent =
@@ -62,7 +66,19 @@ export type ModelEvent =
 export interface Model {
   /** Human label for messages, e.g. "OpenAI", "Groq". */
   readonly provider: string;
+  /** The provider as model names spell it ("openai", "groq", a custom name); set by resolveModel. */
+  readonly providerKey?: string;
   readonly name: string;
   readonly api: ModelApi;
   stream(request: ModelRequest): AsyncIterable<ModelEvent>;
+}
+
+/**
+ * A provider's token counts as Usage. Reasoning tokens only when some were spent: OpenAI reports 0 for every
+ * model that does not reason, and that zero on every answer would say nothing.
+ */
+export function usageOf(input: unknown, output: unknown, reasoning: unknown): Usage {
+  const usage: Usage = { inputTokens: typeof input === "number" ? input : 0, outputTokens: typeof output === "number" ? output : 0 };
+  if (typeof reasoning === "number" && reasoning > 0) usage.reasoningTokens = reasoning;
+  return usage;
 }

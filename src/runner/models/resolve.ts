@@ -62,6 +62,7 @@ export function resolveModel(model: string, providers: ProvidersConfig = {}, ups
   const inner = target.api === "chat" ? chatModel(client, target.label, target.modelName) : responsesModel(client, target.label, target.modelName);
   return {
     provider: inner.provider,
+    providerKey: target.provider,
     name: inner.name,
     api: inner.api,
     // A plain iterator rather than `yield*` in another async generator: one promise per event, not a

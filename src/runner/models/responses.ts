@@ -2,7 +2,7 @@
 import type OpenAI from "openai";
 import { ModelError } from "../../errors";
 import { jsonEventBatches, type RawResponseCall } from "./eventStream";
-import type { Model, ModelEvent, ModelRequest } from "./model";
+import { usageOf, type Model, type ModelEvent, type ModelRequest } from "./model";
 import { hostedToolEvent, hostedToolIncludes, isHostedToolItem } from "./hostedTools";
 
 /**
@@ -33,7 +33,7 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
     async *stream(request: ModelRequest): AsyncGenerator<ModelEvent> {
       const body = buildBody(name, request);
       // JSON mode needs no deltas: it asks for one plain answer, read as the event that would end a stream.
-      const call = client.responses.create(request.stream === false ? { ...body, stream: false } : (body as any), { signal: request.signal });
+      const call = client.responses.create(request.stream === false ? { ...body, stream: false } : (body as any), { signal: request.signal, headers: request.headers });
       const batches = jsonEventBatches(call as unknown as RawResponseCall, provider, finalEvent, IGNORED_EVENTS);
       // Calls and hosted items seen in output_item.done, so the final response does not repeat them.
       const emitted = new Set<string>();
@@ -97,7 +97,7 @@ export function responsesModel(client: OpenAI, provider: string, name: string): 
                 text: text || outputText(output),
                 // Responses has no finish_reason; an incomplete response says why (e.g. max_output_tokens).
                 finishReason: event.type === "response.incomplete" ? event.response?.incomplete_details?.reason ?? "incomplete" : "stop",
-                usage: usage ? { inputTokens: usage.input_tokens ?? 0, outputTokens: usage.output_tokens ?? 0 } : undefined,
+                usage: usage ? usageOf(usage.input_tokens, usage.output_tokens, usage.output_tokens_details?.reasoning_tokens) : undefined,
               };
               return;
             }

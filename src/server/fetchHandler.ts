@@ -2,7 +2,7 @@
  * klisk's API as one `(request: Request) => Promise<Response>` (`klisk/fetch`), for hosts that speak the
  * web's Request and Response: Next.js route handlers, Hono, Bun.serve, Deno.serve. It is built on the same
  * ServerContext as `klisk serve` and klisk/express (keys, limits, run registry, rate limiter) and answers
- * as the Express routes do: /health, /api/info, POST /api/chat (JSON and SSE), the JSON 404, CORS,
+ * as the Express routes do: /health, /api/info, POST /api/chat (JSON and SSE), /openapi.json, the JSON 404, CORS,
  * availability while draining. The edge runs in the router's order: request id and log line, CORS,
  * availability, then the route. Not here: the WebSocket endpoint and the chat page.
  */
@@ -13,6 +13,7 @@ import type { Project } from "../project/project";
 import type { ApiKeys } from "./auth";
 import { CORS_MAX_AGE_S, CORS_METHODS, ORIGIN_REFUSED_MESSAGE, originAllowedFor } from "./cors";
 import { createServerContext, type ServerContext } from "./context";
+import { fetchOpenApiDocument } from "./openapi";
 import { fetchChatRoute } from "./fetchChat";
 import { corsOrigins } from "./limits";
 import { ROUTES, samePath } from "./paths";
@@ -69,7 +70,7 @@ export async function createFetchHandler(source: string | Project, options: Fetc
     log.warn({}, 'limits.rate_limit is set but createFetchHandler has no clientAddress option: all clients share one rate budget ("unknown")');
   }
   const prefix = normalisePrefix(options.prefix ?? "");
-  const route = routes(context, options.clientAddress);
+  const route = routes(context, options.clientAddress, prefix);
 
   const handler = async (request: Request): Promise<Response> => {
     const started = performance.now();
@@ -109,11 +110,13 @@ export async function createFetchHandler(source: string | Project, options: Fetc
 }
 
 /** The edge and the routes, for a request under the mount; `routePath` is its path within the mount. */
-function routes(context: ServerContext, clientAddress: FetchHandlerOptions["clientAddress"]) {
+function routes(context: ServerContext, clientAddress: FetchHandlerOptions["clientAddress"], prefix: string) {
   const { runs, readiness } = context;
   const origins = corsOrigins(context.project);
   const info = apiInfo(context);
   const chat = fetchChatRoute(context, clientAddress);
+  // Built on its first request (deploy.openapi.enabled); /docs needs static files and is the router's only.
+  const openapi = context.project.config.deploy.openapi.enabled ? fetchOpenApiDocument(context, prefix) : undefined;
 
   return async function route(ex: FetchExchange, path: string, routePath: string): Promise<Response> {
     const { request } = ex;
@@ -141,6 +144,7 @@ function routes(context: ServerContext, clientAddress: FetchHandlerOptions["clie
     const read = method === "GET" || method === "HEAD"; // as Express, a GET route answers HEAD too
     if (read && health) return ex.json(200, { status: "ok" });
     if (read && samePath(routePath, ROUTES.info)) return ex.json(200, info);
+    if (read && openapi && samePath(routePath, ROUTES.openapi)) return ex.json(200, await openapi());
     if (method === "POST" && samePath(routePath, ROUTES.chat)) return chat(ex);
     return ex.json(404, { error: `Not found: ${method} ${path}` });
   };

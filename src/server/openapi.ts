@@ -58,6 +58,20 @@ const DOCS_CSP = [
   "frame-ancestors 'self'",
 ].join("; ");
 
+/**
+ * klisk/fetch's GET /openapi.json: the document of what that handler serves, with `prefix` as its server,
+ * built on the first call.
+ */
+export function fetchOpenApiDocument(context: ServerContext, prefix: string): () => Promise<object> {
+  let document: Promise<object> | undefined;
+  const only = [ROUTES.health, ROUTES.info, ROUTES.chat, ROUTES.openapi];
+  return () =>
+    (document ??= import("./openapiDocument").then(({ buildOpenApiDocument }) => ({
+      ...buildOpenApiDocument(context, { ui: false, only }),
+      servers: [{ url: prefix === "" ? "/" : prefix }],
+    })));
+}
+
 export function openApiRoutes(context: ServerContext, options: { ui: boolean }): Router {
   const router = express.Router();
   let document: Promise<object> | undefined;

@@ -58,7 +58,14 @@ const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
 const json = (schema: Json) => ({ "application/json": { schema } });
 const sse = (schema: Json, description: string) => ({ "text/event-stream": { schema: { ...schema, description } } });
 
-export function buildOpenApiDocument(context: ServerContext, options: { ui: boolean }): Json {
+export interface DocumentOptions {
+  /** The router serves the chat page and widget.js (RouterOptions.ui). */
+  ui: boolean;
+  /** Only these paths are served (klisk/fetch serves /health, /api/info and /api/chat). Default: every route on. */
+  only?: readonly string[];
+}
+
+export function buildOpenApiDocument(context: ServerContext, options: DocumentOptions): Json {
   const { project, keys, limits, rateLimiter } = context;
   const { deploy } = project.config;
   const agents = project.agents.map((agent) => agent.name);
@@ -167,6 +174,8 @@ export function buildOpenApiDocument(context: ServerContext, options: { ui: bool
   }
   add(ROUTES.openapi, "get", { tag: "Pages", summary: "This document", responses: { 200: { description: "OpenAPI 3.1", content: json({ type: "object" }) } } });
   add(ROUTES.docs, "get", { tag: "Pages", summary: "This document as a reference page", responses: { 200: { description: "HTML", content: { "text/html": { schema: { type: "string" } } } } } });
+
+  if (options.only) for (const path of Object.keys(paths)) if (!options.only.includes(path)) delete paths[path];
 
   const auth = keys.required;
   const document: Json = {

@@ -13,6 +13,7 @@ import type { Router } from "express";
 import { tool, z } from "../../src/index";
 import { loadApiKeys } from "../../src/server/auth";
 import { createServerContext } from "../../src/server/context";
+import { createFetchHandler } from "../../src/server/fetchHandler";
 import type { RunningServer } from "../../src/server/listen";
 import { startServer } from "../../src/server/listen";
 import { ProjectHolder } from "../../src/server/reload";
@@ -268,6 +269,22 @@ test("under klisk dev the document follows reloads: built once per project, with
   } finally {
     holder.close();
     await dev.close();
+  }
+});
+
+test("klisk/fetch serves the document of its own routes, under its prefix", async () => {
+  const handler = await createFetchHandler(makeProject(agents()), { prefix: "/agent", keys: loadApiKeys({}) });
+  try {
+    const res = await handler(new Request("http://localhost/agent/openapi.json"));
+    expect(res.status).toBe(200);
+    const document = await res.json();
+    expect(validateDocument(document).valid).toBe(true);
+    expect(document.servers).toEqual([{ url: "/agent" }]);
+    expect(Object.keys(document.paths).sort()).toEqual(["/api/chat", "/api/info", "/health", "/openapi.json"]);
+    const answer = await handler(new Request("http://localhost/agent/api/chat", { method: "POST", body: JSON.stringify({ message: "hi", stream: false }) }));
+    expect(schemaChecker(document)(response("/api/chat", "post", 200))(await answer.json())).toBe(true);
+  } finally {
+    await handler.close();
   }
 });
 

@@ -165,7 +165,7 @@ test("every event of a streamed turn (thinking, tool call and result, hand-off, 
   expect(check({ type: "mystery", data: "" })).not.toBe(true);
 });
 
-test("the other protocols' stream events validate against their described chunks", async () => {
+test("the other protocols' stream events and the agent card validate against the document", async () => {
   const checker = schemaChecker(doc);
   const aiSdk = await fetch(`${server.url}/api/ai-sdk`, {
     method: "POST",
@@ -184,6 +184,18 @@ test("the other protocols' stream events validate against their described chunks
   const events = parseSse(await agUi.text());
   expect(events.length).toBeGreaterThan(3);
   for (const event of events) expect(checker(response("/api/ag-ui", "post", 200, "text/event-stream"))(event)).toBe(true);
+
+  const completion = await fetch(`${server.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ model: "Assistant", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "hi" }] }),
+  });
+  const frames = parseSse(await completion.text());
+  expect(frames.at(-1)).toBe("[DONE]");
+  for (const chunk of frames.slice(0, -1)) expect(checker(response("/v1/chat/completions", "post", 200, "text/event-stream"))(chunk)).toBe(true);
+
+  const card = await json(await fetch(`${server.url}/.well-known/agent-card.json`));
+  expect(checker(response("/.well-known/agent-card.json", "get", 200))(card)).toBe(true);
 });
 
 test("a body the server refuses, the document's request schema refuses too; a good one both accept", async () => {

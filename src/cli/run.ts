@@ -9,6 +9,7 @@ import type { ChatEvent, ChatState } from "../runner/events";
 import { runChat } from "../runner/run";
 import { eventRenderer, exitWhenFlushed, printWarnings, reportError, styleFor } from "./output";
 import { withWireUsage } from "../server/usage";
+import { processTracing, stopTracing } from "../tracing/tracing";
 
 export interface RunOptions {
   cwd: string;
@@ -61,6 +62,7 @@ export async function run(options: RunOptions): Promise<number> {
     return reportError(err, stderr);
   } finally {
     await project?.mcp?.close(); // MCP servers' child processes end with the command
+    await stopTracing(); // the spans still buffered go out before the process exits
   }
 }
 
@@ -88,7 +90,8 @@ interface Turn {
 
 async function runTurn(project: Project, turn: Turn, sink: Sink): Promise<boolean> {
   let ok = true;
-  for await (const event of runChat({ project, ...turn })) {
+  // Tracing (OTEL_* in the shell or the project's .env): each turn is a trace of its own.
+  for await (const event of runChat({ project, ...turn, trace: processTracing(project.name)?.run() })) {
     if (!sink(event)) ok = false;
     if (event.type === "done") turn.onDone?.(event.state);
   }

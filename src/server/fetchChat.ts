@@ -71,6 +71,8 @@ export function fetchChatRoute(context: ServerContext, clientAddress: FetchHandl
       signal: controller.signal,
       signState,
       stream: chatRequest.stream,
+      // Tracing on: the run's spans continue the caller's trace (its traceparent), as the routes' do.
+      trace: context.tracing?.run(request.headers),
     });
 
     if (!chatRequest.stream) {

@@ -112,6 +112,8 @@ export async function startServer(project: Project, options: ListenOptions): Pro
       clearTimeout(cut);
       // No run is left that could call an MCP tool: stop the servers' child processes and sessions.
       await project.mcp?.close();
+      // Every span has ended: export them now rather than on the batch's timer (tracing on).
+      await context.tracing?.flush();
       logger.info({}, "Server stopped");
     })());
 

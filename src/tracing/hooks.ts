@@ -57,11 +57,24 @@ export function tracingHooks({ content, sdk }: { content: boolean; sdk?: Sdk }):
       // The project's own routes (configureServer) see the request's span as the active one.
       api.context.with(context, next);
     },
-    run: (res) => runTrace(api, tracer, (res && requests.get(res)) ?? api.context.active(), content),
+    run(from) {
+      const parent = from instanceof Headers ? api.propagation.extract(api.context.active(), from, HEADERS_GETTER) : from && requests.get(from);
+      return runTrace(api, tracer, parent ?? api.context.active(), content);
+    },
     flush: () => sdk?.flush() ?? Promise.resolve(),
     shutdown: () => sdk?.shutdown() ?? Promise.resolve(),
   };
 }
+
+/** Reads trace-context headers from a fetch Headers object (the default getter reads plain objects). */
+const HEADERS_GETTER: api.TextMapGetter<Headers> = {
+  keys(headers) {
+    const names: string[] = [];
+    headers.forEach((_value, name) => names.push(name));
+    return names;
+  },
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
 
 /** The route pattern Express matched (bounded, unlike the path), or undefined (a 404, a static file). */
 function matchedRoute(req: IncomingMessage): string | undefined {

@@ -19,8 +19,11 @@ export const TRACE_CONTENT_ENV = "KLISK_TRACE_CONTENT";
 export interface Tracing {
   /** Middleware: one SERVER span per HTTP request, child of the caller's `traceparent` when it sends one. */
   readonly requestSpan: Handler;
-  /** The spans of one run: under `res`'s request span when there is one, else under the active context. */
-  run(res?: ServerResponse): RunTrace;
+  /**
+   * The spans of one run: under `from`'s request span (a ServerResponse), or under the caller's span its
+   * trace-context headers name (a fetch Request's Headers), else under the active context.
+   */
+  run(from?: ServerResponse | Headers): RunTrace;
   /** Exports the spans still buffered (a server closing). */
   flush(): Promise<void>;
   /** Exports the spans still buffered and stops (the process is about to exit). */

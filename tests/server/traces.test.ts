@@ -6,7 +6,8 @@ import { tool, z } from "../../src/index";
 import { configureLogger } from "../../src/log";
 import type { RunningServer } from "../../src/server/listen";
 import { processTracing, stopTracing } from "../../src/tracing/tracing";
-import { runChild, startKlisk } from "../helpers/cli";
+import { createFetchHandler } from "../../src/fetch";
+import { KLISK_BIN, runChild, startKlisk } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "../helpers/otlpReceiver";
 import { json, makeProject, openWs, postChat, serve, useFakeOpenAI } from "../helpers/project";
@@ -183,6 +184,27 @@ test("a WebSocket turn starts a trace of its own: invoke_agent is a root span", 
   expect(one(receiver.spans, `chat ${MODEL}`).parentSpanId).toBe(agent.spanId);
 });
 
+test("the fetch handler: the run's spans continue the caller's trace (no request span: the host serves HTTP)", async () => {
+  const handler = await createFetchHandler(makeProject([{ name: "Edge", model: MODEL }]));
+  try {
+    const traceId = "0af7651916cd43dd8448eb211c80319c";
+    const res = await handler(
+      new Request("http://klisk.test/api/chat", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+        body: JSON.stringify({ message: "hi", stream: false }),
+      }),
+    );
+    expect(res.status).toBe(200);
+    await waitFor(() => receiver.spans.some((s) => s.name === "invoke_agent Edge"));
+    const agent = one(receiver.spans, "invoke_agent Edge");
+    expect(agent).toMatchObject({ traceId, parentSpanId: "b7ad6b7169203331" });
+    expect(fake().requests[0].headers.traceparent).toMatch(new RegExp(`^00-${traceId}-`));
+  } finally {
+    await handler.close(200);
+  }
+});
+
 describe("in a klisk process of its own (dist/: run npm run build first)", () => {
   const ENTRY = [
     'import { defineAgent, tool, z } from "klisk";',
@@ -240,5 +262,17 @@ describe("in a klisk process of its own (dist/: run npm run build first)", () =>
     const last = chats.find((c) => c !== first)!;
     expect(JSON.parse(last.attributes["gen_ai.output.messages"] as string)).toEqual([{ role: "assistant", parts: [{ type: "text", content: "It is 5." }], finish_reason: "stop" }]);
     expect(one(spans, "execute_tool add").attributes).toMatchObject({ "gen_ai.tool.call.arguments": '{"a":2,"b":3}', "gen_ai.tool.call.result": "5" });
+  });
+
+  test("klisk run: the turn is a trace, exported before the command exits", async () => {
+    const dir = writeProjectDir({ entry: ENTRY });
+    fake().enqueue({ toolCalls: [{ name: "add", arguments: { a: 1, b: 1 } }] }, { text: "Two." });
+    const env = { ...fakeUpstreamEnv(fake().url), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: "klisk-run", OTEL_BSP_SCHEDULE_DELAY: "600000" };
+    const result = await runChild(process.execPath, [KLISK_BIN, "run", "1+1?", dir], { env, mustSucceed: true });
+    expect(result.stdout).toContain("Two.");
+    const spans = receiver.spans.filter((s) => s.resource["service.name"] === "klisk-run");
+    const agent = one(spans, "invoke_agent Assistant");
+    expect(agent.parentSpanId).toBeUndefined();
+    expect(spans.filter((s) => s.parentSpanId === agent.spanId).map((s) => s.name).sort()).toEqual([`chat ${MODEL}`, `chat ${MODEL}`, "execute_tool add"]);
   });
 });

@@ -29,6 +29,17 @@ function positive() {
   return z.number({ error: msg }).positive({ error: msg });
 }
 
+const MAX_STARTERS = 6;
+const MAX_STARTER_CHARS = 200;
+
+/** One starter prompt: a button label and the message it sends. */
+function starterPrompt() {
+  const msg = `must be a non-empty string of at most ${MAX_STARTER_CHARS} characters`;
+  return z
+    .string({ error: msg })
+    .refine((v) => v.trim() !== "" && v.length <= MAX_STARTER_CHARS, { error: msg });
+}
+
 /** A nested block: absent means "all defaults" (prefault runs `{}` through the schema to fill them in). */
 function section<S extends z.ZodRawShape>(shape: S) {
   // Every key of a section is optional or defaulted, so `{}` is a valid input (TS cannot see that here).
@@ -108,6 +119,11 @@ const configSchema = z.object(
         // The playground (agent picker, tool timings, usage, raw events, copy as curl) at `/?dev`. Always on
         // under `klisk dev`; off by default under `klisk serve`. It shows nothing GET /api/info does not.
         playground: bool().default(false),
+        // Buttons under the welcome message while the conversation is empty; a click sends the prompt as is.
+        starters: z
+          .array(starterPrompt(), { error: `must be a list of at most ${MAX_STARTERS} prompts (strings)` })
+          .max(MAX_STARTERS, { error: `must be a list of at most ${MAX_STARTERS} prompts` })
+          .default([]),
       }),
       widget: section({
         enabled: bool().default(true),

@@ -119,7 +119,8 @@ export function uiInfo(project: Project) {
     deploy: { chat: { ...chat }, widget: { ...widget } },
     ui: {
       title: chat.title || project.name,
-      welcome_message: chat.welcome_message,
+      welcome_message: chat.welcome_message, // markdown, shown in an assistant bubble (never sent to the agent)
+      starters: [...chat.starters], // prompt buttons under it while the conversation is empty
       placeholder: widget.placeholder,
       colors: { accent: widget.color, user_message: widget.user_message_color, header: widget.header_color },
       attachments: {

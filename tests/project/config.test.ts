@@ -25,7 +25,7 @@ describe("loadConfig defaults", () => {
     expect(config.entry).toBe("src/main.ts");
     expect(config.server).toEqual({});
     expect(config.deploy.api.cors_origins).toEqual(["*"]);
-    expect(config.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "", attachments: true, playground: false });
+    expect(config.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "", attachments: true, playground: false, starters: [] });
     expect(config.deploy.widget).toMatchObject({
       enabled: true, color: "#2563eb", position: "bottom-right", width: "380px", height: "560px",
       placeholder: "Type a message...", auto_open: false, bubble_icon: "chat",
@@ -77,6 +77,7 @@ deploy:
     welcome_message: Hi!
     attachments: false
     playground: true
+    starters: ["Where is my order?", "I want a refund"]
   widget:
     color: "#ff0000"
     position: bottom-left
@@ -109,7 +110,9 @@ limits:
   expect(config.name).toBe("support-bot");
   expect(config.entry).toBe("agents/main.mjs");
   expect(config.server).toEqual({ port: 9000, host: "127.0.0.1" });
-  expect(config.deploy.chat).toEqual({ enabled: false, title: "Support", welcome_message: "Hi!", attachments: false, playground: true });
+  expect(config.deploy.chat).toEqual({ enabled: false, title: "Support", welcome_message: "Hi!", attachments: false, playground: true,
+    starters: ["Where is my order?", "I want a refund"],
+  });
   expect(config.deploy.widget).toEqual({
     enabled: true, color: "#ff0000", position: "bottom-left", width: "400px", height: "560px", welcome_message: "",
     placeholder: "Type a message...", auto_open: true, user_message_color: "#00ff00", header_color: "#111111", bubble_icon: "help",
@@ -138,6 +141,10 @@ describe("bad values name the file, the key path and what is accepted", () => {
     ["limits:\n  max_message_chars: 1.5\n", "klisk.config.yaml: limits.max_message_chars must be an integer >= 1 (got 1.5)"],
     ["limits:\n  rate_limit: 10\n", "klisk.config.yaml: limits.rate_limit must be a mapping with window_s and max (got 10)"],
     ["limits:\n  rate_limit:\n    window_s: 60\n    max: 0\n", "klisk.config.yaml: limits.rate_limit.max must be an integer >= 1 (got 0)"],
+    ["deploy:\n  chat:\n    starters: Hi\n", 'klisk.config.yaml: deploy.chat.starters must be a list of at most 6 prompts (strings) (got "Hi")'],
+    ["deploy:\n  chat:\n    starters: [\"  \"]\n", 'klisk.config.yaml: deploy.chat.starters[0] must be a non-empty string of at most 200 characters (got "  ")'],
+    [`deploy:\n  chat:\n    starters: [ok, ${"x".repeat(201)}]\n`, `klisk.config.yaml: deploy.chat.starters[1] must be a non-empty string of at most 200 characters (got "${"x".repeat(201)}")`],
+    ["deploy:\n  chat:\n    starters: [a, b, c, d, e, f, g]\n", "klisk.config.yaml: deploy.chat.starters must be a list of at most 6 prompts (got a list)"],
     ["server:\n  trust_proxy: [1]\n", 'klisk.config.yaml: server.trust_proxy must be true/false, a number of hops, or addresses such as "loopback" (got a list)'],
   ])("%j", (yaml, message) => {
     expect(configError(yaml).message).toBe(message);

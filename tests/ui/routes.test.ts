@@ -143,6 +143,7 @@ describe("/api/info", () => {
       "  chat:",
       "    welcome_message: Hi there!",
       "    attachments: false",
+      '    starters: ["Track my order", "Return an item"]',
       "  widget:",
       "    placeholder: Ask about orders...",
       '    header_color: "#111827"',
@@ -153,6 +154,7 @@ describe("/api/info", () => {
     expect(info.ui).toEqual({
       title: "shop-bot",
       welcome_message: "Hi there!",
+      starters: ["Track my order", "Return an item"],
       placeholder: "Ask about orders...",
       colors: { accent: "#2563eb", user_message: "#2563eb", header: "#111827" },
       attachments: {
@@ -164,7 +166,9 @@ describe("/api/info", () => {
       widget: expect.objectContaining({ enabled: true, position: "bottom-right", auto_open: false, bubble_icon: "chat" }),
       playground: false,
     });
-    expect(info.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "Hi there!", attachments: false, playground: false });
+    expect(info.deploy.chat).toEqual({ enabled: true, title: "", welcome_message: "Hi there!", attachments: false, playground: false,
+      starters: ["Track my order", "Return an item"],
+    });
     expect(info.deploy.widget.placeholder).toBe("Ask about orders...");
   });
 });

@@ -48,8 +48,6 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
   router.get(ROUTES.health, (_req, res) => sendJson(res, 200, { status: "ok" }));
   const info = { ...apiInfo(context), endpoints: { ...ENDPOINTS, ...optionalEndpoints(project) } };
   router.get(ROUTES.info, (_req, res) => sendJson(res, 200, info));
-  // Public like /api/info; the document is built on its first request, never at start-up.
-  if (project.config.deploy.openapi.enabled) router.use(openApiRoutes(context, { ui: options.ui !== false }));
 
   // Every route that runs the agent meets the same guards. Rate limit first: guessing keys draws on the
   // budget too.
@@ -80,6 +78,9 @@ export function kliskRouter(context: ServerContext, options: RouterOptions = {})
     router.post(ROUTES.a2a, ...guarded(body, a2aRoute(context)));
   }
 
+  // Public like /api/info; after the agent routes, so a chat request never walks these. The document is built
+  // on its first request, never at start-up.
+  if (project.config.deploy.openapi.enabled) router.use(openApiRoutes(context, { ui: options.ui !== false }));
   if (options.ui !== false) router.use(uiRoutes(project));
   router.use(errorHandler());
   return router;

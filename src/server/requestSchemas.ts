@@ -10,8 +10,9 @@
  * gets the same answer as before. Built once: at module load, or once per ServerLimits for the ones
  * holding a limit; parsing a small object with a built schema is cheap, building one is not.
  *
- * A check JSON Schema cannot say (a z.custom, a refinement, a field checked later) is registered in
- * `documentedAs` with the zod schema it amounts to: GET /openapi.json (openapiDocument.ts) describes it so.
+ * A check JSON Schema cannot say (a z.custom, a refinement, a field checked later) is paired by
+ * `documented(...)` with a zod schema that says what it amounts to: GET /openapi.json (openapiDocument.ts)
+ * describes the field with that one.
  */
 import { z } from "zod";
 import { RequestError } from "../errors";

@@ -14,6 +14,7 @@ import path from "node:path";
 import zlib from "node:zlib";
 import express, { type Request, type Response, type Router } from "express";
 import type { ServerContext } from "./context";
+import type { DocumentOptions } from "./openapiDocument";
 import { ROUTES } from "./paths";
 
 /** The viewer's files under /docs/: swagger-ui-dist's bundle and stylesheet, and our few lines that start it. */
@@ -59,40 +60,41 @@ const DOCS_CSP = [
 ].join("; ");
 
 /**
- * klisk/fetch's GET /openapi.json: the document of what that handler serves, with `prefix` as its server,
- * built on the first call.
+ * The document, built on the first call by openapiDocument.ts (loaded then, not at start-up: zod's
+ * converter and the answer shapes are only needed here) and kept; a build that throws is tried again.
  */
-export function fetchOpenApiDocument(context: ServerContext, prefix: string): () => Promise<object> {
+function lazyDocument(context: ServerContext, options: DocumentOptions): () => Promise<object> {
   let document: Promise<object> | undefined;
-  const only = [ROUTES.health, ROUTES.info, ROUTES.chat, ROUTES.openapi];
-  return () =>
-    (document ??= import("./openapiDocument").then(({ buildOpenApiDocument }) => ({
-      ...buildOpenApiDocument(context, { ui: false, only }),
-      servers: [{ url: prefix === "" ? "/" : prefix }],
-    })));
+  return () => {
+    document ??= import("./openapiDocument").then(({ buildOpenApiDocument }) => buildOpenApiDocument(context, options));
+    document.catch(() => (document = undefined));
+    return document;
+  };
+}
+
+/** klisk/fetch's GET /openapi.json: the document of the routes that handler serves, `prefix` as its server. */
+export function fetchOpenApiDocument(context: ServerContext, prefix: string): () => Promise<object> {
+  const document = lazyDocument(context, { ui: false, only: [ROUTES.health, ROUTES.info, ROUTES.chat, ROUTES.openapi] });
+  return async () => ({ ...(await document()), servers: [{ url: prefix === "" ? "/" : prefix }] });
 }
 
 export function openApiRoutes(context: ServerContext, options: { ui: boolean }): Router {
   const router = express.Router();
-  let document: Promise<object> | undefined;
+  const document = lazyDocument(context, options);
   /** The JSON text per mount path (the document's `servers` entry is where the router is mounted). */
   const texts = new Map<string, string>();
 
   router.get(ROUTES.openapi, async (req, res, next) => {
     try {
-      // Loaded here, not at start-up: the converter and the shapes are only needed by this route.
-      document ??= import("./openapiDocument").then(({ buildOpenApiDocument }) => buildOpenApiDocument(context, options));
-      const built = await document;
       const mount = req.baseUrl === "" ? "/" : req.baseUrl;
       let text = texts.get(mount);
       if (text === undefined) {
-        text = JSON.stringify({ ...built, servers: [{ url: mount }] });
-        if (texts.size < 16) texts.set(mount, text);
+        text = JSON.stringify({ ...(await document()), servers: [{ url: mount }] });
+        if (texts.size < 16) texts.set(mount, text); // a router is mounted in a place or two, not in many
       }
       res.set({ "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-cache" });
       res.send(text);
     } catch (err) {
-      document = undefined;
       next(err);
     }
   });

@@ -212,5 +212,15 @@ describe("a hand-off", () => {
     expect(valueOf(samples, "klisk_model_tokens_total", { agent: "Billing", model: "gpt-5-mini", type: "output" })).toBe(body.usage.output_tokens);
     // A hand-off is no tool call.
     expect(valueOf(samples, "klisk_tool_calls_total", { tool: "transfer_to_billing" })).toBeUndefined();
+    // No reasoning tokens spent (the provider said 0): no reasoning series.
+    expect(valueOf(samples, "klisk_model_tokens_total", { type: "reasoning" })).toBeUndefined();
+  });
+
+  test("reasoning tokens: type=reasoning, the part of the output the model spent thinking", async () => {
+    fake().enqueue({ reasoning: "Let me think about the invoice first.", text: "Thought it through." });
+    const body = await json(await postChat(server.url, { message: "think", stream: false }));
+    expect(body.usage.reasoning_tokens).toBeGreaterThan(0);
+    const samples = await scrape(server.url, undefined);
+    expect(valueOf(samples, "klisk_model_tokens_total", { agent: "Assistant", model: "gpt-5.2", type: "reasoning" })).toBe(body.usage.reasoning_tokens);
   });
 });

@@ -233,6 +233,10 @@ describe("in a klisk process of its own (dist/: run npm run build first)", () =>
     expect(JSON.parse((await run({ OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })).stdout)).toEqual([]);
     expect(JSON.parse((await run({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SDK_DISABLED: "true" })).stdout)).toEqual([]);
     expect(JSON.parse((await run({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url })).stdout).length).toBeGreaterThan(0);
+    // That last one used the default protocol, http/protobuf (flushed by close()): the span names are in its bytes.
+    const proto = receiver.raw.filter((r) => r.contentType === "application/x-protobuf");
+    expect(proto.length).toBeGreaterThan(0);
+    expect(Buffer.concat(proto.map((r) => r.body)).includes("invoke_agent Assistant")).toBe(true);
   });
 
   test("klisk serve with KLISK_TRACE_CONTENT=1: prompts, outputs and tool data on the spans, flushed when it stops", async () => {

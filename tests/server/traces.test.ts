@@ -2,6 +2,7 @@
  * OpenTelemetry traces (OTEL_* variables): spans exported over OTLP/HTTP to a loopback receiver, decoded,
  * and checked as a tree against what really happened (the fake upstream's requests, the response headers).
  */
+import http from "node:http";
 import { tool, z } from "../../src/index";
 import { configureLogger } from "../../src/log";
 import type { RunningServer } from "../../src/server/listen";
@@ -66,6 +67,18 @@ const one = (spans: ReceivedSpan[], name: string) => {
   if (found.length !== 1) throw new Error(`${found.length} spans named ${name}: ${spans.map((s) => s.name).join(", ")}`);
   return found[0];
 };
+/** POST /api/chat on a connection of its own; `worker` is the X-Klisk-Worker that answered. */
+function postChatOnNewConnection(url: string, body: unknown): Promise<{ status: number; worker: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/api/chat`, { method: "POST", agent: false, headers: { "content-type": "application/json" } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, worker: String(res.headers["x-klisk-worker"]) }));
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
 const childrenOf = (spans: ReceivedSpan[], parent: ReceivedSpan) => spans.filter((s) => s.parentSpanId === parent.spanId);
 
 test("a tool-using run that hands off: request → invoke_agent → chat / execute_tool, continuing under invoke_agent Billing", async () => {
@@ -266,6 +279,27 @@ describe("in a klisk process of its own (dist/: run npm run build first)", () =>
     const last = chats.find((c) => c !== first)!;
     expect(JSON.parse(last.attributes["gen_ai.output.messages"] as string)).toEqual([{ role: "assistant", parts: [{ type: "text", content: "It is 5." }], finish_reason: "stop" }]);
     expect(one(spans, "execute_tool add").attributes).toMatchObject({ "gen_ai.tool.call.arguments": '{"a":2,"b":3}', "gen_ai.tool.call.result": "5" });
+  });
+
+  test("klisk serve --workers 2: each worker exports its own spans, flushed as the primary stops them", async () => {
+    const dir = writeProjectDir({ entry: ENTRY });
+    const env = { ...fakeUpstreamEnv(fake().url), KLISK_LOG_LEVEL: "info", OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: "workers", OTEL_BSP_SCHEDULE_DELAY: "600000" };
+    const child = startKlisk(["serve", dir, "--port", "0", "--host", "127.0.0.1", "--workers", "2"], { env });
+    const [, url] = await child.waitFor(/URL: (http:\/\/\S+)/);
+    await waitFor(() => child.stderr().includes("All workers ready"), 15_000, "all workers ready");
+    const workers = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      // A fresh connection each time (no keep-alive), so the cluster hands the requests to both workers.
+      const reply = await postChatOnNewConnection(url, { message: `turn ${i}`, stream: false });
+      expect(reply.status).toBe(200);
+      workers.add(reply.worker);
+    }
+    expect(workers.size).toBe(2);
+    child.child.kill("SIGTERM");
+    expect((await child.exited).code).toBe(0);
+    const spans = receiver.spans.filter((s) => s.resource["service.name"] === "workers");
+    expect(spans.filter((s) => s.name === "POST /api/chat")).toHaveLength(4);
+    expect(spans.filter((s) => s.name === "invoke_agent Assistant")).toHaveLength(4);
   });
 
   test("klisk run: the turn is a trace, exported before the command exits", async () => {

@@ -4,8 +4,9 @@
  * server never parses its own answers with these; tests/server/openapi.test.ts checks real answers
  * against the document they become, so a shape that drifts from the wire fails there.
  *
- * Objects are open (extra keys allowed): the wire adds fields, never renames them. Each schema is
- * registered under its component name; this module is loaded on the first GET /openapi.json only.
+ * Objects are open (extra keys allowed: the document is made with io "input", which leaves
+ * additionalProperties unset): the wire adds fields, never renames them. Each schema is registered under
+ * its component name; this module is loaded on the first GET /openapi.json only.
  */
 import { z } from "zod";
 
@@ -21,14 +22,14 @@ const describe = <T extends z.ZodType>(schema: T, description: string): T => sch
 
 export const errorBody = component(
   "Error",
-  z.looseObject({ error: z.string() }).describe('Every klisk error: `{"error": "..."}` with a precise status (docs/api.md, Errors).'),
+  z.object({ error: z.string() }).describe('Every klisk error: `{"error": "..."}` with a precise status (docs/api.md, Errors).'),
 );
 
 export const openaiErrorBody = component(
   "OpenAIError",
   z
-    .looseObject({
-      error: z.looseObject({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
+    .object({
+      error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
     })
     .describe("Errors of the /v1 routes, in OpenAI's shape, so the SDKs raise their usual exceptions."),
 );
@@ -36,17 +37,17 @@ export const openaiErrorBody = component(
 export const jsonRpcError = component(
   "JsonRpcError",
   z
-    .looseObject({
+    .object({
       jsonrpc: z.literal("2.0"),
       id: z.union([z.string(), z.number(), z.null()]),
-      error: z.looseObject({ code: z.number().int(), message: z.string() }),
+      error: z.object({ code: z.number().int(), message: z.string() }),
     })
     .describe("Errors of /mcp and /a2a before the method runs (401, 413, 429, 503 ...), in JSON-RPC shape."),
 );
 
 export const health = component(
   "Health",
-  z.looseObject({
+  z.object({
     status: z.enum(["ok", "draining", "starting"]).describe("ok (200); draining while shutting down, starting until every worker listens (503)"),
   }),
 );
@@ -54,14 +55,14 @@ export const health = component(
 const usage = component(
   "Usage",
   z
-    .looseObject({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() })
+    .object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() })
     .describe("Tokens of the whole run, every model call summed; absent when the provider reported none."),
 );
 
 export const chatState = component(
   "ChatState",
   z
-    .looseObject({
+    .object({
       previous_response_id: z.string().optional(),
       conversation_history: z.array(z.unknown()).optional(),
       current_agent_name: z.string().optional(),
@@ -72,7 +73,7 @@ export const chatState = component(
 
 export const chatResponse = component(
   "ChatResponse",
-  z.looseObject({
+  z.object({
     response: z.string().describe("The final assistant message"),
     state: chatState,
     done: z.literal(true),
@@ -86,7 +87,7 @@ const eventMapping: Record<string, string> = {};
 /** One `data:` frame of POST /api/chat's stream per event; the stream ends with `data: [DONE]`. */
 function event<T extends string, S extends z.ZodRawShape>(id: string, type: T, shape: S, description: string) {
   eventMapping[type] = `#/components/schemas/${id}`;
-  return component(id, z.looseObject({ type: z.literal(type), ...shape }).describe(description));
+  return component(id, z.object({ type: z.literal(type), ...shape }).meta({ title: `${type} event`, description }));
 }
 
 export const chatEvents = [
@@ -95,16 +96,16 @@ export const chatEvents = [
   event(
     "ToolCallEvent",
     "tool_call",
-    { data: z.looseObject({ tool: z.string(), arguments: z.string().describe("JSON text"), status: z.literal("running"), call_id: z.string() }) },
+    { data: z.object({ tool: z.string(), arguments: z.string().describe("JSON text"), status: z.literal("running"), call_id: z.string() }) },
     "A tool starts",
   ),
   event(
     "ToolResultEvent",
     "tool_result",
-    { data: z.looseObject({ output: z.string(), call_id: z.string(), tool: z.string() }) },
+    { data: z.object({ output: z.string(), call_id: z.string(), tool: z.string() }) },
     "A tool's output; pair it with its call by call_id",
   ),
-  event("HandoffEvent", "handoff", { data: z.looseObject({ from: z.string(), to: z.string() }) }, "Another agent continues the answer"),
+  event("HandoffEvent", "handoff", { data: z.object({ from: z.string(), to: z.string() }) }, "Another agent continues the answer"),
   event(
     "DoneEvent",
     "done",
@@ -123,50 +124,50 @@ export const chatEvent = component(
 
 export const apiInfo = component(
   "ApiInfo",
-  z.looseObject({
+  z.object({
     name: z.string(),
     agent: z.string().optional().describe("The default agent"),
     auth_required: z.boolean(),
     agents: z.array(
-      z.looseObject({ name: z.string(), model: z.string(), tools: z.array(z.string()), handoffs: z.array(z.string()) }),
+      z.object({ name: z.string(), model: z.string(), tools: z.array(z.string()), handoffs: z.array(z.string()) }),
     ),
     endpoints: z.record(z.string(), z.string()).describe("The paths served, relative to the mount"),
-    deploy: z.looseObject({}),
-    ui: z.looseObject({}),
-    dev: z.looseObject({}).optional().describe("Under `klisk dev` only: the reload status"),
+    deploy: z.object({}),
+    ui: z.object({}),
+    dev: z.object({}).optional().describe("Under `klisk dev` only: the reload status"),
   }),
 );
 
 export const devStatus = component(
   "DevStatus",
-  z.looseObject({
+  z.object({
     generation: z.number().int(),
     reloaded_at: z.string(),
-    error: z.looseObject({ message: z.string(), file: z.string().optional(), line: z.number().int().optional(), at: z.string() }).nullable(),
+    error: z.object({ message: z.string(), file: z.string().optional(), line: z.number().int().optional(), at: z.string() }).nullable(),
   }),
 );
 
 export const modelList = component(
   "ModelList",
-  z.looseObject({
+  z.object({
     object: z.literal("list"),
-    data: z.array(z.looseObject({ id: z.string().describe("An agent's name"), object: z.literal("model"), created: z.number().int(), owned_by: z.string() })),
+    data: z.array(z.object({ id: z.string().describe("An agent's name"), object: z.literal("model"), created: z.number().int(), owned_by: z.string() })),
   }),
 );
 
-const completionUsage = z.looseObject({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
+const completionUsage = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
 
 export const chatCompletion = component(
   "ChatCompletion",
-  z.looseObject({
+  z.object({
     id: z.string(),
     object: z.literal("chat.completion"),
     created: z.number().int(),
     model: z.string(),
     choices: z.array(
-      z.looseObject({
+      z.object({
         index: z.number().int(),
-        message: z.looseObject({ role: z.literal("assistant"), content: z.string().nullable() }),
+        message: z.object({ role: z.literal("assistant"), content: z.string().nullable() }),
         finish_reason: z.string().nullable(),
       }),
     ),
@@ -177,15 +178,15 @@ export const chatCompletion = component(
 export const chatCompletionChunk = component(
   "ChatCompletionChunk",
   z
-    .looseObject({
+    .object({
       id: z.string(),
       object: z.literal("chat.completion.chunk"),
       created: z.number().int(),
       model: z.string(),
       choices: z.array(
-        z.looseObject({
+        z.object({
           index: z.number().int(),
-          delta: z.looseObject({ role: z.string().optional(), content: z.string().optional(), reasoning_content: z.string().optional() }),
+          delta: z.object({ role: z.string().optional(), content: z.string().optional(), reasoning_content: z.string().optional() }),
           finish_reason: z.string().nullable(),
         }),
       ),
@@ -197,7 +198,7 @@ export const chatCompletionChunk = component(
 /** The AI SDK's UI message stream (v1): one chunk per `data:` frame, then `data: [DONE]`. */
 export const aiSdkChunk = component(
   "AiSdkChunk",
-  z.looseObject({
+  z.object({
     type: describe(
       z.union([
         z.enum([
@@ -214,7 +215,7 @@ export const aiSdkChunk = component(
 /** AG-UI 1.0 events, one per `data:` frame (no `[DONE]`). */
 export const agUiEvent = component(
   "AgUiEvent",
-  z.looseObject({
+  z.object({
     type: z.enum([
       "RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "REASONING_START", "REASONING_MESSAGE_START",
       "REASONING_MESSAGE_CONTENT", "REASONING_MESSAGE_END", "REASONING_END", "TOOL_CALL_START", "TOOL_CALL_ARGS", "TOOL_CALL_END",
@@ -226,7 +227,7 @@ export const agUiEvent = component(
 /** A JSON-RPC 2.0 request: the body of POST /mcp and POST /a2a. */
 export const jsonRpcRequest = component(
   "JsonRpcRequest",
-  z.looseObject({
+  z.object({
     jsonrpc: z.literal("2.0"),
     id: z.union([z.string(), z.number(), z.null()]).optional().describe("Absent for a notification"),
     method: z.string(),
@@ -236,10 +237,10 @@ export const jsonRpcRequest = component(
 
 export const jsonRpcResponse = component(
   "JsonRpcResponse",
-  z.looseObject({ jsonrpc: z.literal("2.0"), id: z.union([z.string(), z.number(), z.null()]), result: z.unknown().optional(), error: z.unknown().optional() }),
+  z.object({ jsonrpc: z.literal("2.0"), id: z.union([z.string(), z.number(), z.null()]), result: z.unknown().optional(), error: z.unknown().optional() }),
 );
 
 export const agentCard = component(
   "AgentCard",
-  z.looseObject({ name: z.string(), description: z.string(), version: z.string(), capabilities: z.looseObject({}), skills: z.array(z.looseObject({ id: z.string(), name: z.string() })) }),
+  z.object({ name: z.string(), description: z.string(), version: z.string(), capabilities: z.object({}), skills: z.array(z.object({ id: z.string(), name: z.string() })) }),
 );

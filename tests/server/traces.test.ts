@@ -302,6 +302,18 @@ describe("in a klisk process of its own (dist/: run npm run build first)", () =>
     expect(spans.filter((s) => s.name === "invoke_agent Assistant")).toHaveLength(4);
   });
 
+  test("klisk dev: traced like serve, flushed when it stops", async () => {
+    const dir = writeProjectDir({ entry: ENTRY });
+    const env = { ...fakeUpstreamEnv(fake().url), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json", OTEL_SERVICE_NAME: "dev", OTEL_BSP_SCHEDULE_DELAY: "600000" };
+    const child = startKlisk(["dev", dir, "--port", "0", "--host", "127.0.0.1"], { env });
+    const [, url] = await child.waitFor(/URL: (http:\/\/\S+)/);
+    expect((await postChat(url, { message: "hi", stream: false })).status).toBe(200);
+    child.child.kill("SIGTERM");
+    expect((await child.exited).code).toBe(0);
+    const spans = receiver.spans.filter((s) => s.resource["service.name"] === "dev");
+    expect(one(spans, "invoke_agent Assistant").parentSpanId).toBe(one(spans, "POST /api/chat").spanId);
+  });
+
   test("klisk run: the turn is a trace, exported before the command exits", async () => {
     const dir = writeProjectDir({ entry: ENTRY });
     fake().enqueue({ toolCalls: [{ name: "add", arguments: { a: 1, b: 1 } }] }, { text: "Two." });

@@ -175,7 +175,9 @@ interface Reply {
 function usageBody(usage: RunUsage | undefined) {
   const prompt = usage?.inputTokens ?? 0;
   const completionTokens = usage?.outputTokens ?? 0;
-  return { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens };
+  const body = { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens };
+  // Where OpenAI puts them, when the model spent any.
+  return usage?.reasoningTokens === undefined ? body : { ...body, completion_tokens_details: { reasoning_tokens: usage.reasoningTokens } };
 }
 
 function completion(reply: Reply, done: Extract<ChatEvent, { type: "done" }>) {

@@ -6,6 +6,7 @@
 import OpenAI from "openai";
 import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
+import { tokens } from "../helpers/fakeWire";
 import { makeProject, serve, useFakeOpenAI } from "../helpers/project";
 
 const KEY = "sk-klisk-test";
@@ -65,7 +66,14 @@ test("a non-streamed completion answers with the agent's text and usage", async 
   expect(completion.choices).toEqual([{ index: 0, message: { role: "assistant", content: "2 + 2 equals 4.", refusal: null }, logprobs: null, finish_reason: "stop" }]);
   expect(completion.usage!.completion_tokens).toBeGreaterThan(0);
   expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
+  expect(completion.usage!.completion_tokens_details).toBeUndefined(); // no reasoning spent
   expect(fake().requests[0].body.instructions).toBe("Be brief.");
+});
+
+test("reasoning tokens go where OpenAI puts them: usage.completion_tokens_details.reasoning_tokens", async () => {
+  fake().enqueue({ reasoning: "Two and two make four.", text: "4." });
+  const completion = await client.chat.completions.create({ model: "Assistant", messages: [{ role: "user", content: "What is 2+2?" }] });
+  expect(completion.usage!.completion_tokens_details?.reasoning_tokens).toBe(tokens("Two and two make four.".length));
 });
 
 test("a streamed completion: content deltas, reasoning_content, finish_reason, usage", async () => {

@@ -252,6 +252,24 @@ describe("in a klisk process of its own (dist/: run npm run build first)", () =>
     expect(Buffer.concat(proto.map((r) => r.body)).includes("invoke_agent Assistant")).toBe(true);
   });
 
+  test("an app that registered its own OpenTelemetry SDK gets klisk's spans, without any OTEL_* variable", async () => {
+    const script = `
+      const { NodeTracerProvider, SimpleSpanProcessor, InMemorySpanExporter } = require("@opentelemetry/sdk-trace-node");
+      const exporter = new InMemorySpanExporter();
+      new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).register();
+      const { loadProject } = require("./dist/project/load");
+      const { startServer } = require("./dist/server/listen");
+      (async () => {
+        const server = await startServer(await loadProject(process.argv[1]), { port: 0, host: "127.0.0.1" });
+        await (await fetch(server.url + "/api/chat", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ message: "hi", stream: false }) })).text();
+        await server.close();
+        console.log(JSON.stringify(exporter.getFinishedSpans().map((s) => s.name).sort()));
+      })();
+    `;
+    const result = await runChild(process.execPath, ["-e", script, writeProjectDir({ entry: ENTRY })], { env: fakeUpstreamEnv(fake().url), mustSucceed: true });
+    expect(JSON.parse(result.stdout)).toEqual(["POST /api/chat", `chat ${MODEL}`, "invoke_agent Assistant"]);
+  });
+
   test("klisk serve with KLISK_TRACE_CONTENT=1: prompts, outputs and tool data on the spans, flushed when it stops", async () => {
     const dir = writeProjectDir({ entry: ENTRY, env: `OTEL_EXPORTER_OTLP_ENDPOINT=${receiver.url}\nOTEL_EXPORTER_OTLP_PROTOCOL=http/json\n` });
     // A batch delay far beyond the test: the spans can only arrive through the flush at shutdown.

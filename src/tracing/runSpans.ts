@@ -8,7 +8,7 @@
  * of the calls under it, so the outermost one holds the run's total.
  */
 import type { Context, Span, Tracer } from "@opentelemetry/api";
-import { AbortedError, KliskError, ModelError } from "../errors";
+import { AbortedError, KliskError, ModelError, ToolError } from "../errors";
 import { splitModelName } from "../project/providers";
 import { addUsage, codeOfError, type RunUsage } from "../runner/events";
 import type { ModelCallTrace, RunTrace } from "../runner/trace";
@@ -126,7 +126,7 @@ export function runTrace(api: Api, tracer: Tracer, parent: Context, content: boo
         if (open.has(span)) {
           if (content) span.setAttribute(GEN_AI.toolResult, result.output);
           // onError: "return" sent the failure back to the model; the call failed all the same.
-          if (raised(result)) recordError(span, { name: "ToolError", message: result.output });
+          if (raised(result)) recordError(span, new ToolError(call.name, result.output));
           close(span);
         }
         return result;
@@ -166,12 +166,8 @@ export function runTrace(api: Api, tracer: Tracer, parent: Context, content: boo
    * went away, the user pressed stop) is no failure: it is only marked.
    */
   function recordError(span: Span, err: unknown): void {
-    if (err instanceof AbortedError) {
-      span.setAttribute("klisk.cancelled", true);
-      return;
-    }
     const error = err instanceof Error || isErrorLike(err) ? err : new Error(String(err));
-    span.recordException(error);
+    if (!(error instanceof AbortedError)) span.recordException(error);
     markFailed(span, error);
   }
 

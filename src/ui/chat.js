@@ -4,7 +4,8 @@
  * localStorage, so a reload or a reconnect continues where it was (`{"type":"restore"}`).
  */
 import { Attachments } from "./attachments.js";
-import { isEmbedded, listenToParent, tellParent } from "./embed.js";
+import { isEmbedded, listenToParent, onParentMessage, tellParent } from "./embed.js";
+import { copyCode, renderMarkdown } from "./markdown.js";
 import { ChatSocket } from "./socket.js";
 import { Transcript } from "./transcript.js";
 
@@ -18,7 +19,11 @@ const els = {
   resetBtn: $("reset-btn"),
   closeBtn: $("close-btn"),
   messages: $("messages"),
+  intro: $("intro"),
   welcome: $("welcome"),
+  welcomeMsg: $("welcome-msg"),
+  welcomeHint: $("welcome-hint"),
+  starters: $("starters"),
   form: $("composer"),
   input: $("input"),
   sendBtn: $("send-btn"),
@@ -32,6 +37,7 @@ const els = {
 const DEFAULT_UI = {
   title: "Chat",
   welcome_message: "",
+  starters: [],
   placeholder: "Type a message...",
   colors: {},
   attachments: {
@@ -70,7 +76,7 @@ const storage = {
   },
 };
 
-const transcript = new Transcript(els.messages, els.welcome);
+const transcript = new Transcript(els.messages, els.intro);
 const embedded = isEmbedded();
 let ui = DEFAULT_UI;
 let authRequired = false;
@@ -81,6 +87,7 @@ let state = null; // the server's conversation state from the last `done`
 let discarding = 0; // turns abandoned by a reset whose remaining events must be skipped
 let attachments = null;
 let playground = null; // playground.js, loaded only in playground mode
+let keyReturnFocus = null; // where focus goes back to when the key prompt closes
 
 const socket = new ChatSocket({ onEvent, onOpen, onDrop, onAuthRejected, onStatus });
 
@@ -89,6 +96,12 @@ if (embedded) {
   document.body.classList.add("embed");
   els.closeBtn.hidden = false;
   els.closeBtn.addEventListener("click", () => tellParent("klisk:close"));
+  // The widget's panel closes on Escape wherever focus is in it; key events in this frame never reach the host page.
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !e.defaultPrevented && !e.isComposing) tellParent("klisk:close");
+  });
+  // widget.js asks for this when its panel opens: focus goes to where the user will type.
+  onParentMessage("klisk:focus", () => (els.keyOverlay.hidden ? els.input : els.keyInput).focus());
 }
 restoreConversation();
 wireComposer();
@@ -251,8 +264,10 @@ function onStatus(status, delayMs) {
 
 // ---- sending, stopping, resetting ----
 
-function send() {
-  const text = els.input.value.trim();
+/** Sends the composer's text, or `prompt` (a starter) with the composer left as it is. */
+function send(prompt) {
+  const fromComposer = prompt === undefined;
+  const text = fromComposer ? els.input.value.trim() : prompt;
   if (turn || !attachments || attachments.busy) return;
   if (!text && attachments.count === 0) return;
   if (!socket.isOpen) return;
@@ -265,8 +280,10 @@ function send() {
   playground?.started(turn, frame, state);
   turns.push(turn);
   saveConversation();
-  els.input.value = "";
-  autosize();
+  if (fromComposer) {
+    els.input.value = "";
+    autosize();
+  }
   setRunning(true);
 }
 
@@ -300,6 +317,9 @@ function endTurn() {
 }
 
 function setRunning(running) {
+  // A streaming reply changes on every frame; screen readers read the log once the turn has ended.
+  if (running) els.messages.setAttribute("aria-busy", "true");
+  else els.messages.removeAttribute("aria-busy");
   els.sendBtn.hidden = running;
   els.stopBtn.hidden = !running;
   els.stopBtn.disabled = false;
@@ -309,6 +329,8 @@ function setRunning(running) {
 function updateButtons() {
   const empty = !els.input.value.trim() && (!attachments || attachments.count === 0);
   els.sendBtn.disabled = empty || !socket.isOpen || Boolean(attachments?.busy) || turn !== null;
+  const canStart = socket.isOpen && Boolean(attachments) && !attachments.busy && turn === null;
+  for (const button of els.starters.querySelectorAll("button")) button.disabled = !canStart;
 }
 
 function wireComposer() {
@@ -329,6 +351,18 @@ function wireComposer() {
   });
   els.stopBtn.addEventListener("click", stop);
   els.resetBtn.addEventListener("click", reset);
+  els.starters.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-prompt]");
+    if (!button || button.disabled) return;
+    send(button.dataset.prompt);
+    els.input.focus(); // the starters go away with the first turn
+  });
+  // Code blocks in replies and in the welcome message (their buttons are redrawn while a reply streams).
+  els.messages.addEventListener("click", (e) => {
+    const button = e.target.closest(".copy-btn");
+    if (button) void copyCode(button);
+  });
+  wireKeyDialog();
   els.keyForm.addEventListener("submit", (e) => {
     e.preventDefault();
     const typed = els.keyInput.value.trim();
@@ -347,17 +381,61 @@ function autosize() {
 
 // ---- key prompt ----
 
+/** A modal dialog: the chat behind it is inert, focus moves in, and comes back to where it was when it closes. */
 function showKeyPrompt(error) {
   els.keyError.textContent = error;
   els.keyError.hidden = !error;
   els.keyInput.value = "";
+  if (els.keyOverlay.hidden) {
+    const active = document.activeElement;
+    keyReturnFocus = active && active !== document.body && !els.keyOverlay.contains(active) ? active : null;
+  }
   els.keyOverlay.hidden = false;
+  els.card.inert = true;
   els.keyInput.focus();
 }
 
 function hideKeyPrompt() {
+  if (els.keyOverlay.hidden) return;
   els.keyOverlay.hidden = true;
-  els.input.focus();
+  els.card.inert = false;
+  const back = keyReturnFocus?.isConnected && !keyReturnFocus.disabled ? keyReturnFocus : els.input;
+  keyReturnFocus = null;
+  back.focus();
+}
+
+/**
+ * Tab and Shift+Tab cycle inside the dialog. Escape clears a typed key; with nothing typed it closes the
+ * widget's panel when embedded (the key is needed, so the page itself has nothing to go back to).
+ */
+function wireKeyDialog() {
+  els.keyForm.addEventListener("keydown", (e) => {
+    if (e.key === "Tab") {
+      const items = [...els.keyForm.querySelectorAll("input, button, [tabindex]")].filter(
+        (node) => !node.disabled && !node.hidden && node.tabIndex >= 0,
+      );
+      if (items.length === 0) return;
+      const first = items[0];
+      const last = items[items.length - 1];
+      if (e.shiftKey && document.activeElement === first) {
+        e.preventDefault();
+        last.focus();
+      } else if (!e.shiftKey && document.activeElement === last) {
+        e.preventDefault();
+        first.focus();
+      }
+    } else if (e.key === "Escape" && !e.isComposing) {
+      if (els.keyInput.value) {
+        e.preventDefault(); // handled: the embedded page's Escape handler must not close the panel too
+        els.keyInput.value = "";
+        els.keyInput.focus();
+      }
+    }
+  });
+  // A click on the backdrop must not take focus out of the dialog.
+  els.keyOverlay.addEventListener("mousedown", (e) => {
+    if (e.target === els.keyOverlay) e.preventDefault();
+  });
 }
 
 // ---- saved conversation ----
@@ -402,7 +480,7 @@ function applyUi(overrides) {
   const o = overrides ?? {};
   els.title.textContent = ui.title;
   document.title = ui.title;
-  els.welcome.textContent = o.welcome_message || ui.welcome_message || "Send a message to start chatting.";
+  renderIntro(o.welcome_message || ui.welcome_message || "", Array.isArray(ui.starters) ? ui.starters : []);
   els.input.placeholder = o.placeholder || ui.placeholder || DEFAULT_UI.placeholder;
   setColor("--accent", o.color || ui.colors.accent);
   setColor("--user-bubble", o.user_message_color || ui.colors.user_message);
@@ -410,6 +488,31 @@ function applyUi(overrides) {
   if (setColor("--header-bg", header)) {
     document.documentElement.style.setProperty("--header-text", isDark(header) ? "#ffffff" : "#111827");
   }
+}
+
+/**
+ * The welcome message (markdown, sanitised like a reply) in an assistant bubble, and the starter prompts
+ * under it. Both are the page's own: neither is part of the conversation sent to the server.
+ */
+function renderIntro(welcome, starters) {
+  const prompts = starters.filter((p) => typeof p === "string" && p.trim() !== "");
+  if (welcome) els.welcome.replaceChildren(renderMarkdown(welcome));
+  else els.welcome.replaceChildren();
+  els.welcomeMsg.hidden = !welcome;
+  els.intro.classList.toggle("has-welcome", Boolean(welcome));
+  els.starters.replaceChildren(
+    ...prompts.map((prompt) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "starter";
+      button.dataset.prompt = prompt;
+      button.textContent = prompt;
+      return button;
+    }),
+  );
+  els.starters.hidden = prompts.length === 0;
+  els.welcomeHint.hidden = Boolean(welcome) || prompts.length > 0;
+  updateButtons();
 }
 
 /** Sets a colour variable if the value is a colour (config and data-* values are not trusted as CSS). */

@@ -41,6 +41,15 @@ export function listenToParent(onInit, timeoutMs) {
   });
 }
 
+/** Calls `handler(data)` for each message of `type` from the parent window (messages with nothing secret in them). */
+export function onParentMessage(type, handler) {
+  window.addEventListener("message", (event) => {
+    if (event.source !== window.parent) return;
+    const data = event.data;
+    if (data && typeof data === "object" && data.type === type) handler(data);
+  });
+}
+
 /** Messages to the widget carry no secrets, so any origin may read them. */
 export function tellParent(type) {
   window.parent.postMessage({ type }, "*");

@@ -4,17 +4,21 @@
  * onto the text before it), and each tool_result goes under the tool_call with the same call_id.
  * A Turn keeps the events it applied, so a saved conversation is redrawn by replaying them.
  */
-import { renderMarkdown } from "./markdown.js";
+import { MarkdownStream } from "./markdown.js";
 
 export class Transcript {
-  constructor(container, welcome) {
+  /**
+   * `intro` holds the welcome message, the starter prompts and the hint shown while there is no turn:
+   * the welcome bubble stays above the conversation, the rest goes once it starts (class "started").
+   */
+  constructor(container, intro) {
     this.container = container;
-    this.welcome = welcome;
+    this.intro = intro;
   }
 
   /** Starts a turn for a user message; `files` are {name, mime_type}. */
   startTurn(text, files = []) {
-    this.welcome.hidden = true;
+    this.intro.classList.add("started");
     const turn = new Turn(this, text, files);
     this.container.append(turn.el);
     this.scroll(true);
@@ -23,14 +27,18 @@ export class Transcript {
 
   /** An error that belongs to no turn (e.g. a frame the server rejected). */
   error(message) {
-    this.welcome.hidden = true;
+    this.intro.classList.add("started");
     this.container.append(errorBubble(message));
     this.scroll(true);
   }
 
   clear() {
-    this.container.replaceChildren(this.welcome);
-    this.welcome.hidden = false;
+    this.container.replaceChildren(this.intro);
+    this.intro.classList.remove("started");
+  }
+
+  get empty() {
+    return !this.intro.classList.contains("started");
   }
 
   /** Keeps the newest content in view, unless the reader scrolled up to read something older. */
@@ -58,7 +66,12 @@ export class Turn {
     this.el = el("section", "turn");
     this.el.append(userBubble(text, this.user.files));
     this.typing = el("div", "typing");
-    this.typing.append(el("span"), el("span"), el("span"));
+    const dots = el("span", "dots");
+    dots.setAttribute("aria-hidden", "true");
+    dots.append(el("span"), el("span"), el("span"));
+    this.typing.append(dots);
+    // A status (not text in the log): screen readers say it once, and the dots are hidden from them.
+    this.typing.setAttribute("role", "status");
     this.typing.setAttribute("aria-label", "The agent is replying");
     this.el.append(this.typing);
   }
@@ -118,27 +131,30 @@ export class Turn {
       const msg = el("div", "msg assistant");
       msg.append(bubble);
       this.insert(msg);
-      this.text = { md, source: "", frame: 0 };
+      this.text = { md, stream: new MarkdownStream(md), frame: 0 };
     }
-    this.text.source += delta;
+    this.text.stream.append(delta);
     this.sawText = true;
     this.renderText();
   }
 
-  /** Re-renders the bubble at most once per frame: long replies stream hundreds of tokens a second. */
+  /**
+   * Renders the bubble at most once per frame (long replies stream hundreds of tokens a second), and
+   * then only the part that is still growing (MarkdownStream); `now` ends it with the exact full render.
+   */
   renderText(now = false) {
     const text = this.text;
     if (!text) return;
     if (now) {
       cancelAnimationFrame(text.frame);
       text.frame = 0;
-      text.md.replaceChildren(renderMarkdown(text.source));
+      text.stream.finish();
       return;
     }
     if (text.frame) return;
     text.frame = requestAnimationFrame(() => {
       text.frame = 0;
-      text.md.replaceChildren(renderMarkdown(text.source));
+      text.stream.render();
       this.transcript.scroll();
     });
   }

@@ -12,6 +12,8 @@
  * data-placeholder, data-welcome-message, data-user-message-color, data-header-color.
  * Everything is built with DOM calls and inline style properties, so a strict host CSP (no inline
  * <style>, Trusted Types) does not break it. `window.KliskWidget` has open(), close() and toggle().
+ * Keyboard: opening (bubble or open()) moves focus into the chat's input, Escape in the panel or on the
+ * bubble closes it and focus returns to the bubble. The panel's fade is off under prefers-reduced-motion.
  */
 (function () {
   "use strict";
@@ -62,7 +64,14 @@
   var bottom = options.position.indexOf("top") !== 0;
   var left = /left$/.test(options.position);
   var open = false;
+  var frameReady = false; // the page in the iframe said "klisk:ready"
   var root, button, panel, iframe;
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  var PANEL_ID = "klisk-widget-panel";
+
+  function animate() {
+    return !(reducedMotion && reducedMotion.matches);
+  }
 
   function css(el, styles) {
     for (var name in styles) el.style.setProperty(name, styles[name]);
@@ -121,6 +130,7 @@
       background: "#fff",
       "box-shadow": "0 8px 30px rgba(0,0,0,.14), 0 2px 8px rgba(0,0,0,.08)",
     });
+    panel.id = PANEL_ID;
     panel.setAttribute("role", "dialog");
     panel.setAttribute("aria-label", "Chat");
 
@@ -142,8 +152,17 @@
     button.className = "klisk-widget-button";
     button.setAttribute("aria-label", "Open chat");
     button.setAttribute("aria-expanded", "false");
+    button.setAttribute("aria-controls", PANEL_ID);
     button.appendChild(icon(options.icon));
-    button.addEventListener("click", toggle);
+    button.addEventListener("click", function () {
+      if (open) hide();
+      else show(true);
+    });
+    // Escape on the bubble (or anywhere in the panel on this page's side; inside the iframe the chat page
+    // catches it and asks with "klisk:close").
+    document.addEventListener("keydown", function (event) {
+      if (open && event.key === "Escape" && root.contains(document.activeElement)) hide();
+    });
 
     root.appendChild(panel);
     root.appendChild(button);
@@ -167,34 +186,69 @@
     if (!data || typeof data !== "object") return;
     if (data.type === "klisk:ready") {
       iframe.contentWindow.postMessage({ type: "klisk:init", key: options.key, options: options.page }, serverOrigin);
+      var first = !frameReady;
+      frameReady = true;
+      if (first && open && focusWanted) focusFrame();
     } else if (data.type === "klisk:close") {
       hide();
     }
   });
 
-  function show() {
+  var focusWanted = false; // opened by the user before the page in the iframe was ready
+
+  /** Focus into the iframe, then the page puts it on its input (or on its key prompt). */
+  function focusFrame() {
+    focusWanted = false;
+    iframe.focus();
+    iframe.contentWindow.postMessage({ type: "klisk:focus" }, serverOrigin);
+  }
+
+  /** `moveFocus`: opened by the user (bubble, open()), not by auto_open, which must not take the host page's focus. */
+  function show(moveFocus) {
     if (!iframe) createFrame();
+    var wasOpen = open;
     open = true;
     panel.style.setProperty("display", "block");
+    if (!wasOpen && animate()) {
+      // A short fade and rise; none under prefers-reduced-motion.
+      css(panel, { opacity: "0", transform: "translateY(8px)", transition: "opacity .16s ease, transform .16s ease" });
+      void panel.offsetWidth; // start the transition from the values above
+      css(panel, { opacity: "1", transform: "none" });
+    } else {
+      css(panel, { opacity: "1", transform: "none", transition: "none" });
+    }
     button.replaceChildren(icon("close"));
     button.setAttribute("aria-label", "Close chat");
     button.setAttribute("aria-expanded", "true");
+    if (moveFocus) {
+      if (frameReady) focusFrame();
+      else focusWanted = true;
+    }
   }
 
   function hide() {
+    var hadFocus = root.contains(document.activeElement);
     open = false;
+    focusWanted = false;
     panel.style.setProperty("display", "none");
     button.replaceChildren(icon(options.icon));
     button.setAttribute("aria-label", "Open chat");
     button.setAttribute("aria-expanded", "false");
+    if (hadFocus) button.focus(); // focus was in the panel: back to the bubble that opened it
   }
 
   function toggle() {
     if (open) hide();
-    else show();
+    else show(true);
   }
 
-  window.KliskWidget = { open: show, close: hide, toggle: toggle };
+  window.KliskWidget = {
+    open: function () {
+      show(true);
+    },
+    close: hide,
+    toggle: toggle,
+  };
 
   if (document.body) build();
   else document.addEventListener("DOMContentLoaded", build);

@@ -225,7 +225,7 @@ test("the conversation survives a reload; reset clears it here and on the server
 
   await page.locator("#reset-btn").click();
   expect(await page.locator(".turn").count()).toBe(0);
-  expect(await page.locator("#welcome").isVisible()).toBe(true);
+  expect(await page.locator("#welcome-hint").isVisible()).toBe(true);
   await send(page, "fresh start");
   await turnDone(page);
   expect(fake().requests[2].body.previous_response_id).toBeUndefined();

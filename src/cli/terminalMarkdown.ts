@@ -15,7 +15,7 @@ export class MarkdownLines {
 
   render(line: string): string {
     const { style } = this;
-    const fence = /^\s*(`{3,}|~{3,})/.exec(line);
+    const fence = /^\s*(\x60{3,}|~{3,})/.exec(line);
     if (fence && (this.fence === null || fence[1].startsWith(this.fence))) {
       this.fence = this.fence === null ? fence[1][0].repeat(3) : null;
       return style.dim(line);
@@ -55,14 +55,14 @@ export class MarkdownLines {
  */
 const INLINE = new RegExp(
   [
-    /(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)/,
+    /(\x60+)([^\x60]|[^\x60][\s\S]*?[^\x60])\1(?!\x60)/, // \x60 is the backtick
     /\[([^\]]+)\]\(([^)\s]+)\)/,
     /\*\*(?=\S)([\s\S]*?\S)\*\*(?!\*)/,
     /__(?=\S)([\s\S]*?\S)__/,
     /~~(?=\S)([\s\S]*?\S)~~/,
     /\*(?=[^\s*])([^*]*?[^\s*])\*/,
     /(?<![\p{L}\p{N}])_(?=[^\s_])([^_]*?[^\s_])_(?![\p{L}\p{N}])/u,
-    /\\([!-\/:-@[-`{-~])/,
+    /\\([!-\/:-@[-\x60{-~])/,
   ]
     .map((part) => part.source)
     .join("|"),

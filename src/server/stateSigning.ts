@@ -23,7 +23,7 @@ export interface StateSigner {
 /** The start-up warning when states travel unsigned, with the command that makes a secret. */
 export const UNSIGNED_STATE_WARNING =
   `${STATE_SECRET_ENV} is not set: clients can edit the conversation state they send back. Set it in .env to sign states; ` +
-  `make one with: node -e "console.log(require('crypto').randomBytes(32).toString('hex'))"`;
+  "make one with: openssl rand -hex 32";
 
 /** A signer for `secret`, or undefined when there is none (states then travel unsigned). */
 export function stateSigner(secret: string | undefined = process.env[STATE_SECRET_ENV]): StateSigner | undefined {

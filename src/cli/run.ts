@@ -9,7 +9,7 @@ import type { ChatEvent, ChatState } from "../runner/events";
 import { runChat } from "../runner/run";
 import { eventRenderer, exitWhenFlushed, printWarnings, reportError, styleFor } from "./output";
 import { withWireUsage } from "../server/usage";
-import { processTracing, stopTracing } from "../tracing/tracing";
+import { processTracing, stopTracing } from "../server/tracing/tracing";
 
 export interface RunOptions {
   cwd: string;

@@ -10,7 +10,7 @@ import { ALL_READY_MESSAGE, parseWorkers, READY_MESSAGE, runPrimary, SHUTDOWN_ME
 import { DEFAULT_SHUTDOWN_TIMEOUT_S, startServer, type RunningServer } from "../server/listen";
 import type { ProjectHolder } from "../server/reload";
 import { keepServingOnStrayErrors } from "../server/strayErrors";
-import { stopTracing } from "../tracing/tracing";
+import { stopTracing } from "../server/tracing/tracing";
 import { reportError, styleFor } from "./output";
 
 export const DEFAULT_PORT = 8080;

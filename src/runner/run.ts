@@ -30,7 +30,7 @@ export interface RunChatOptions {
   signState?: (state: ChatState) => ChatState;
   /** Told as each model call and tool call ends (the server's metrics); absent, nothing is timed. */
   observer?: RunObserver;
-  /** This run's spans (tracing, src/tracing/); absent when tracing is off. */
+  /** This run's spans (tracing, src/server/tracing/); absent when tracing is off. */
   trace?: RunTrace;
   /** Called once as the run ends with the tokens its model calls used (the request log line), when any were reported. */
   onUsage?: (usage: RunUsage) => void;

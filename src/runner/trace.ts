@@ -1,5 +1,5 @@
 /**
- * What a run tells its tracer (OpenTelemetry spans, src/tracing/). Types only: the runner never loads
+ * What a run tells its tracer (OpenTelemetry spans, src/server/tracing/). Types only: the runner never loads
  * OpenTelemetry, and without a tracer (tracing off) it makes none of these calls. Like RunObserver, the
  * calls come at a run's boundaries (an agent taking over, a model call, a tool call, the end), never per token.
  */

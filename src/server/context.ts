@@ -14,7 +14,7 @@ import { createRateLimiter, type RateLimiter } from "./rateLimit";
 import type { ProjectHolder } from "./reload";
 import { RunRegistry } from "./runs";
 import { stateSigner, type StateSigner } from "./stateSigning";
-import { processTracing, type Tracing } from "../tracing/tracing";
+import { processTracing, type Tracing } from "./tracing/tracing";
 
 export interface ServerContext {
   readonly project: Project;

@@ -6,7 +6,7 @@ import http from "node:http";
 import { tool, z } from "../../src/index";
 import { configureLogger } from "../../src/log";
 import type { RunningServer } from "../../src/server/listen";
-import { processTracing, stopTracing } from "../../src/tracing/tracing";
+import { processTracing, stopTracing } from "../../src/server/tracing/tracing";
 import { createFetchHandler } from "../../src/fetch";
 import { KLISK_BIN, runChild, startKlisk } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";

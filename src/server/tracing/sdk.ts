@@ -9,7 +9,7 @@ import { diag, DiagLogLevel, type DiagLogger } from "@opentelemetry/api";
 import { detectResources, defaultResource, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace-node";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
-import { log } from "../log";
+import { log } from "../../log";
 
 /** How long flushing may hold up a shutdown when the collector does not answer. */
 const FLUSH_TIMEOUT_MS = 5000;

@@ -5,13 +5,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as api from "@opentelemetry/api";
 import type { Context } from "@opentelemetry/api";
-import { pathOf } from "../server/handlers";
-import { noteTraceId, requestIdOf } from "../server/requestLog";
+import { pathOf } from "../handlers";
+import { noteTraceId, requestIdOf } from "../requestLog";
 import { runTrace } from "./runSpans";
 import type { Sdk } from "./sdk";
 import type { Tracing } from "./tracing";
 
-const { version } = require("../../package.json") as { version: string };
+const { version } = require("../../../package.json") as { version: string };
 
 /** HTTP methods the convention names; any other is "_OTHER" (a client must not mint span names). */
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);

@@ -9,9 +9,9 @@
  * app embedding klisk/express): klisk's spans then go to that SDK. OTEL_SDK_DISABLED=true turns it off.
  */
 import type { ServerResponse } from "node:http";
-import { log } from "../log";
-import type { RunTrace } from "../runner/trace";
-import type { Handler } from "../server/handlers";
+import { log } from "../../log";
+import type { RunTrace } from "../../runner/trace";
+import type { Handler } from "../handlers";
 
 /** Prompts, instructions, outputs and tool arguments/results go on the spans only with this set to 1. */
 export const TRACE_CONTENT_ENV = "KLISK_TRACE_CONTENT";

@@ -8,11 +8,11 @@
  * of the calls under it, so the outermost one holds the run's total.
  */
 import type { Context, Span, Tracer } from "@opentelemetry/api";
-import { AbortedError, KliskError, ModelError, ToolError } from "../errors";
-import { splitModelName } from "../project/providers";
-import { addUsage, codeOfError, type RunUsage } from "../runner/events";
-import type { ModelCallTrace, RunTrace } from "../runner/trace";
-import { raised, type ToolCallResult } from "../runner/toolCalls";
+import { AbortedError, KliskError, ModelError, ToolError } from "../../errors";
+import { splitModelName } from "../../project/providers";
+import { addUsage, codeOfError, type RunUsage } from "../../runner/events";
+import type { ModelCallTrace, RunTrace } from "../../runner/trace";
+import { raised, type ToolCallResult } from "../../runner/toolCalls";
 import { GEN_AI, inputMessages, outputMessages, providerName } from "./genai";
 
 type Api = typeof import("@opentelemetry/api");

@@ -3,8 +3,8 @@
  * "development" status, so the names are spelled here rather than imported from the incubating entry point),
  * and the content attributes' JSON shapes, written only with KLISK_TRACE_CONTENT=1.
  */
-import type { InputItem } from "../runner/models/model";
-import type { ToolCall } from "../runner/toolCalls";
+import type { InputItem } from "../../runner/models/model";
+import type { ToolCall } from "../../runner/toolCalls";
 
 export const GEN_AI = {
   operation: "gen_ai.operation.name",

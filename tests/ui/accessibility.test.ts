@@ -36,8 +36,8 @@ async function openChat(options: { config?: string; keys?: ApiKeys; connect?: bo
   return page;
 }
 
-async function openHostPage(config: string, options: { reducedMotion?: boolean } = {}): Promise<Page> {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], config));
+async function openHostPage(config: string, options: { reducedMotion?: boolean; keys?: ApiKeys } = {}): Promise<Page> {
+  server = await startChatServer(makeProject([{ name: "Assistant" }], config), options.keys);
   const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><a href="#products">Products</a><script src="${server.url}/widget.js"></script></body></html>`;
   host = await startHostPage(html);
   context = await newContext(browser());
@@ -166,6 +166,32 @@ test("the widget with the keyboard alone: Tab to the bubble, Enter opens with fo
   await page.keyboard.press("Escape");
   await page.waitForFunction(() => document.getElementById("klisk-widget-panel")!.style.display === "none");
   expect(await page.evaluate(() => document.activeElement?.className)).toBe("klisk-widget-button");
+});
+
+test("in the widget, a key prompt takes the focus; Escape clears a typed key, then closes the panel", async () => {
+  const page = await openHostPage("", { keys: loadApiKeys({ KLISK_WIDGET_KEY: "wk-1" }) }); // no data-key on the tag
+  await page.getByRole("button", { name: "Open chat" }).focus();
+  await page.keyboard.press("Enter");
+  const frame = await widgetFrame(page);
+  await frame.getByRole("dialog", { name: "Access key" }).waitFor();
+  await frame.waitForFunction(() => document.activeElement?.id === "key-input");
+
+  await page.keyboard.type("wk-typo");
+  await page.keyboard.press("Escape");
+  expect(await frame.locator("#key-input").inputValue()).toBe("");
+  expect(await page.locator("#klisk-widget-panel").isVisible()).toBe(true);
+
+  await page.keyboard.press("Escape");
+  await page.waitForFunction(() => document.getElementById("klisk-widget-panel")!.style.display === "none");
+  expect(await page.evaluate(() => document.activeElement?.className)).toBe("klisk-widget-button");
+
+  // Back in: the prompt again, then the key typed and the chat usable.
+  await page.keyboard.press("Enter");
+  await frame.waitForFunction(() => document.activeElement?.id === "key-input");
+  await page.keyboard.type("wk-1");
+  await page.keyboard.press("Enter");
+  await connected(frame);
+  await frame.waitForFunction(() => document.activeElement?.id === "input");
 });
 
 test("auto_open shows the panel without taking the host page's focus", async () => {

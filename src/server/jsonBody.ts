@@ -11,6 +11,7 @@ import type { Readable } from "node:stream";
 import zlib from "node:zlib";
 import { RequestError } from "../errors";
 import type { Handler } from "./handlers";
+import { noteRefusal } from "./metrics";
 
 export interface BodyLimits {
   maxBytes: number;
@@ -68,7 +69,10 @@ export function jsonBody(limits: BodyLimits): Handler {
       (err: unknown) => {
         // The rest of the body is not read: the connection cannot be reused for another request.
         if (err instanceof RequestError) res.setHeader("Connection", "close");
-        if (err instanceof RequestError && err.status === 503) res.setHeader("Retry-After", "1");
+        if (err instanceof RequestError && err.status === 503) {
+          res.setHeader("Retry-After", "1");
+          noteRefusal(res, "limits"); // limits.max_pending_body_mb, not a busy run slot
+        }
         next(err);
       },
     );

@@ -121,7 +121,7 @@ function promMetrics(runsInFlight: () => number, closing: () => boolean, port: n
       const method = req.method ?? "GET";
       httpRequests.inc({ route, method, status: String(res.statusCode) });
       httpDuration.observe({ route, method }, seconds);
-      const reason = health ? undefined : rejectionOf(res.statusCode, closing());
+      const reason = health ? undefined : refusalReasons.get(res) ?? rejectionOf(res.statusCode, closing());
       if (reason) rejected.inc({ reason });
     },
     rejected: (reason) => rejected.inc({ reason }),
@@ -172,6 +172,14 @@ function primaryScrape(prom: typeof import("prom-client"), registry: Registry): 
       });
       process.send!({ type: METRICS_REQUEST, id });
     });
+}
+
+/** Refusals whose status alone says too little: a 503 for the pending-body budget is a limit, not "busy". */
+const refusalReasons = new WeakMap<ServerResponse, RejectReason>();
+
+/** Names why `res` was refused, where the status would name it wrongly (read when metrics count the request). */
+export function noteRefusal(res: ServerResponse, reason: RejectReason): void {
+  refusalReasons.set(res, reason);
 }
 
 /** An HTTP answer's status as a refusal reason (status-based, so every route and adapter is covered). */

@@ -93,7 +93,7 @@ describe("request bodies", () => {
     }));
 
   test("unfinished bodies may hold limits.max_pending_body_mb between them: past it 503, then all is released", () =>
-    withServer(config, async (server) => {
+    withServer(`${config}deploy:\n  metrics:\n    enabled: true\n`, async (server) => {
       // 0.7 MB of JSON each once inflated, all but the gzip trailer sent, never finished.
       const gzip = zlib.gzipSync(`{"message":"${"a".repeat(700 * 1024)}"}`);
       const partial = gzip.subarray(0, gzip.length - 8);
@@ -111,6 +111,10 @@ describe("request bodies", () => {
       // Released: a complete gzip body of the same size is read and answered.
       const res = await fetch(`${server.url}/api/chat`, { method: "POST", headers: { "Content-Encoding": "gzip" }, body: zlib.gzipSync('{"message":"hi","stream":false}') });
       expect([res.status, (await json(res)).response]).toEqual([200, "Echo: hi"]);
+      // Both refusals were limits (the body timeout and the pending-body budget), not a busy server.
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toMatch(/^klisk_rejected_requests_total\{reason="limits"\} 2$/m);
+      expect(metrics).not.toMatch(/reason="busy"/);
     }));
 
   test("the server's own timeouts are set on purpose", () =>

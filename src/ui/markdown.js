@@ -196,7 +196,7 @@ export class MarkdownStream {
         this.afterBlank = false;
         continue;
       }
-      const blank = /^[ \t]*$/.test(line);
+      const blank = /^[ \t\r]*$/.test(line); // \r: a provider that streams CRLF line ends
       if (!blank && this.afterBlank && startsTopLevelBlock(line)) this.cut = start;
       if (!blank) {
         const open = /^ {0,3}(`{3,}|~{3,})/.exec(line);

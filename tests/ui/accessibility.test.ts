@@ -264,6 +264,7 @@ const SAMPLES = [
   "# Heading\n\n---\n\n***\n\ntext  \nwith a hard break\n\nSetext\n===\n\nend",
   "<div>\n\nhtml shown as text\n</div>\n\nx",
   "Para **bold\n\nnot bold** here\n\n* star item\n\n+ plus item\n\nlast",
+  "Windows\r\nline ends\r\n\r\n- item\r\n\r\nafter\r\n",
 ];
 
 /** Ones a streaming render cannot know until the end (a reference defined later, an HTML comment over blank lines). */

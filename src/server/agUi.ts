@@ -4,7 +4,6 @@
  * to RUN_FINISHED (or RUN_ERROR). klisk's state is the AG-UI state: STATE_SNAPSHOT hands the new one to the
  * client, which sends it back as `state` on the next run. `forwardedProps.agent_name` picks the agent.
  */
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { RequestError } from "../errors";
 import { codeOfError, type ChatEvent } from "../runner/events";
@@ -15,6 +14,7 @@ import type { Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { isPlainObject, parseRequest } from "./requestSchemas";
 import { textFrames, type SseEncoder } from "./sse";
+import { newId } from "./ids";
 
 /** The AG-UI protocol version these events follow. */
 export const AG_UI_PROTOCOL_VERSION = "1.0";
@@ -115,7 +115,7 @@ export function agUiEncoder(threadId: string, runId: string): SseEncoder {
           if (event.data === "") return out;
           if (reasoningId !== undefined) out += close();
           if (textId === undefined) {
-            const messageId = (textId = `msg_${randomUUID()}`);
+            const messageId = (textId = newId("msg_"));
             out += frame({ type: "TEXT_MESSAGE_START", messageId, role: "assistant" });
             // Serialised around the text once per message (see textFrames).
             textContent = textFrames((delta) => ({ type: "TEXT_MESSAGE_CONTENT", messageId, delta }));
@@ -125,7 +125,7 @@ export function agUiEncoder(threadId: string, runId: string): SseEncoder {
           if (event.data === "") return out;
           if (textId !== undefined) out += close();
           if (reasoningId === undefined) {
-            reasoningId = `reasoning_${randomUUID()}`;
+            reasoningId = newId("reasoning_");
             out += frame({ type: "REASONING_START", messageId: reasoningId }) + frame({ type: "REASONING_MESSAGE_START", messageId: reasoningId, role: "reasoning" });
           }
           return out + frame({ type: "REASONING_MESSAGE_CONTENT", messageId: reasoningId, delta: event.data });
@@ -136,7 +136,7 @@ export function agUiEncoder(threadId: string, runId: string): SseEncoder {
           return out + frame({ type: "TOOL_CALL_END", toolCallId });
         }
         case "tool_result":
-          return out + frame({ type: "TOOL_CALL_RESULT", messageId: `tool_${randomUUID()}`, toolCallId: event.data.call_id, content: event.data.output, role: "tool" });
+          return out + frame({ type: "TOOL_CALL_RESULT", messageId: newId("tool_"), toolCallId: event.data.call_id, content: event.data.output, role: "tool" });
         case "handoff":
           return out + close() + frame({ type: "CUSTOM", name: "klisk.handoff", value: event.data });
         case "done":

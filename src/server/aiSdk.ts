@@ -5,7 +5,6 @@
  * `x-vercel-ai-ui-message-stream: v1` header, ending with `data: [DONE]`. klisk's state travels as a
  * `data-klisk-state` part of the assistant message, so the next request carries it back by itself.
  */
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { RequestError } from "../errors";
 import type { ChatEvent } from "../runner/events";
@@ -17,6 +16,7 @@ import type { Handler } from "./handlers";
 import { bodyOf } from "./jsonBody";
 import { parseRequest } from "./requestSchemas";
 import { textFrames, type SseEncoder } from "./sse";
+import { newId } from "./ids";
 
 export const STATE_PART = "data-klisk-state";
 export const HANDOFF_PART = "data-klisk-handoff";
@@ -146,7 +146,7 @@ export function aiSdkEncoder(hostedTools: ReadonlySet<string>): SseEncoder {
       let out = "";
       if (!started) {
         started = true;
-        out += chunk({ type: "start", messageId: `msg_${randomUUID()}` });
+        out += chunk({ type: "start", messageId: newId("msg_") });
       }
       // Tool results (and a hand-off) close a step: what follows comes from the next model call.
       if (toolsAnswered && event.type !== "tool_result" && event.type !== "handoff") {

@@ -5,7 +5,6 @@
  * and sends it whole; the agent's own tools run on the server and never appear as `tool_calls`, and a
  * hand-off is transparent. Errors keep /api/chat's statuses in OpenAI's shape.
  */
-import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { RequestError } from "../errors";
 import type { Agent } from "../sdk/agent";
@@ -18,6 +17,7 @@ import { bodyOf } from "./jsonBody";
 import { parseRequest } from "./requestSchemas";
 import { textFrames, type SseEncoder } from "./sse";
 import { statusOfCode } from "./statuses";
+import { newId } from "./ids";
 
 const CODES: Readonly<Record<number, string>> = {
   401: "invalid_api_key",
@@ -86,7 +86,7 @@ export function completionsRoute(context: ServerContext): Handler {
     }
     const fields = parseClientTurn({ ...turn, agentName: agent.name }, context, { signedHistory: false });
     const stream = body.stream === true;
-    const reply = { id: `chatcmpl-${randomUUID()}`, created: Math.floor(Date.now() / 1000), model: agent.name };
+    const reply = { id: newId("chatcmpl-"), created: Math.floor(Date.now() / 1000), model: agent.name };
     await withRun(context, res, { ...fields, stream, extraInstructions }, stream ? "openai-sse" : "openai-json", async (run) => {
       if (stream) return streamRun(context, res, run, completionChunks(reply, body.stream_options?.include_usage === true));
       const last = await collectRun(res, run);
@@ -201,7 +201,9 @@ function completionChunks(reply: Reply, includeUsage: boolean): SseEncoder {
   const chunkOf = (delta: object, finishReason: string | null = null) => ({
     ...reply,
     object: "chat.completion.chunk",
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    // No `logprobs: null`: optional in a chunk's choice (required only in a whole completion's), and it
+    // would be 16 bytes of every token frame.
+    choices: [{ index: 0, delta, finish_reason: finishReason }],
   });
   const chunk = (delta: object, finishReason: string | null = null) => frame(chunkOf(delta, finishReason));
   // The frames repeated per token are serialised around the text once (see textFrames).

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
-import { chromium, type Browser, type BrowserContext } from "playwright-core";
+import { chromium, type Browser, type BrowserContext, type Frame, type Page } from "playwright-core";
 import type { Project } from "../../src/project/project";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
 import { startServer } from "../../src/server/listen";
@@ -92,8 +92,13 @@ function withSocketTracking(server: http.Server, url: string, close: () => Promi
   };
 }
 
+export interface HostPage {
+  url: string;
+  close(): Promise<void>;
+}
+
 /** A page on another origin (`localhost` vs the server's `127.0.0.1`, and another port) embedding widget.js. */
-export async function startHostPage(html: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function startHostPage(html: string): Promise<HostPage> {
   const server = http.createServer((req, res) => {
     if (req.url === "/" || req.url?.startsWith("/?")) {
       res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
@@ -111,4 +116,48 @@ export async function startHostPage(html: string): Promise<{ url: string; close(
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * What a browser test sets up (the server, the host page, the browser context) and what it records from its
+ * pages. The test fills it in; after each test the context, the host page and the server are closed, and
+ * any script error (and, with `{ dialogs: true }`, any alert()) seen by the test's pages fails it.
+ */
+export interface BrowserSession {
+  server: ChatServer | undefined;
+  host: HostPage | undefined;
+  context: BrowserContext | undefined;
+  /** Push `err.message` from `page.on("pageerror")`. */
+  pageErrors: string[];
+  /** Push `dialog.message()` from `page.on("dialog")`; checked only with `useBrowserSession({ dialogs: true })`. */
+  dialogs: string[];
+}
+
+/** One BrowserSession for a test file, emptied after each test (call it at the top level, after useBrowser()). */
+export function useBrowserSession(options: { dialogs?: boolean } = {}): BrowserSession {
+  const session: BrowserSession = { server: undefined, host: undefined, context: undefined, pageErrors: [], dialogs: [] };
+  afterEach(async () => {
+    await session.context?.close();
+    await session.host?.close();
+    await session.server?.close();
+    session.context = session.server = session.host = undefined;
+    const { pageErrors, dialogs } = session;
+    session.pageErrors = [];
+    session.dialogs = [];
+    // Any script error (or alert()) in a test is a failure, whatever the test checked.
+    if (options.dialogs) expect({ pageErrors, dialogs }).toEqual({ pageErrors: [], dialogs: [] });
+    else expect(pageErrors).toEqual([]);
+  });
+  return session;
+}
+
+export const connected = (page: Page | Frame) => page.locator('#status[data-state="open"]').waitFor({ state: "attached" });
+export const turnDone = (page: Page) => page.locator(".turn .typing").waitFor({ state: "detached" });
+
+/** Types `text` into the chat's input, sends it with Enter, and waits for its bubble. */
+export async function send(page: Page, text: string): Promise<void> {
+  const before = await page.locator(".msg.user").count();
+  await page.locator("#input").fill(text);
+  await page.locator("#input").press("Enter");
+  await page.locator(".msg.user").nth(before).waitFor();
 }

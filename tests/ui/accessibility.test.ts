@@ -4,53 +4,40 @@
  * upstream: roles and names (through playwright's role queries), keyboard-only flows, reduced motion, and
  * a streamed reply whose markdown is not re-parsed in full on every frame.
  */
-import type { BrowserContext, Frame, Page } from "playwright-core";
+import type { Frame, Page } from "playwright-core";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { newContext, screenshotPath, startChatServer, startHostPage, type ChatServer, useBrowser } from "../helpers/browser";
+import { connected, newContext, screenshotPath, startChatServer, startHostPage, turnDone, useBrowser, useBrowserSession } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 const browser = useBrowser();
 
-let server: ChatServer | undefined;
-let host: { url: string; close(): Promise<void> } | undefined;
-let context: BrowserContext | undefined;
-let pageErrors: string[] = [];
-afterEach(async () => {
-  await context?.close();
-  await host?.close();
-  await server?.close();
-  context = server = host = undefined;
-  expect(pageErrors).toEqual([]);
-  pageErrors = [];
-});
+const session = useBrowserSession();
 
 async function openChat(options: { config?: string; keys?: ApiKeys; connect?: boolean; reducedMotion?: boolean } = {}): Promise<Page> {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], options.config ?? ""), options.keys);
-  context = await newContext(browser());
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }], options.config ?? ""), options.keys);
+  session.context = await newContext(browser());
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   if (options.reducedMotion) await page.emulateMedia({ reducedMotion: "reduce" });
-  await page.goto(`${server.url}/`);
+  await page.goto(`${session.server.url}/`);
   if (options.connect !== false) await connected(page);
   return page;
 }
 
 async function openHostPage(config: string, options: { reducedMotion?: boolean; keys?: ApiKeys } = {}): Promise<Page> {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], config), options.keys);
-  const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><a href="#products">Products</a><script src="${server.url}/widget.js"></script></body></html>`;
-  host = await startHostPage(html);
-  context = await newContext(browser());
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }], config), options.keys);
+  const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><a href="#products">Products</a><script src="${session.server.url}/widget.js"></script></body></html>`;
+  session.host = await startHostPage(html);
+  session.context = await newContext(browser());
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   if (options.reducedMotion) await page.emulateMedia({ reducedMotion: "reduce" });
-  await page.goto(host.url);
+  await page.goto(session.host.url);
   await page.locator(".klisk-widget-button").waitFor();
   return page;
 }
 
-const connected = (page: Page | Frame) => page.locator('#status[data-state="open"]').waitFor({ state: "attached" });
-const turnDone = (page: Page) => page.locator(".turn .typing").waitFor({ state: "detached" });
 const focusedId = (page: Page | Frame) => page.evaluate(() => document.activeElement?.id ?? null);
 
 async function widgetFrame(page: Page): Promise<Frame> {
@@ -217,13 +204,13 @@ test("prefers-reduced-motion: no typing animation on the page, no fade on the wi
   };
   const moving = await openChat();
   expect(await styles(moving)).toEqual({ dot: "blink", triangle: "0.15s" });
-  await context!.close();
-  await server!.close();
+  await session.context!.close();
+  await session.server!.close();
 
   const still = await openChat({ reducedMotion: true });
   expect(await styles(still)).toEqual({ dot: "none", triangle: "0s" });
-  await context!.close();
-  await server!.close();
+  await session.context!.close();
+  await session.server!.close();
 
   const panelTransition = async (page: Page) => {
     await page.locator(".klisk-widget-button").click();
@@ -231,9 +218,9 @@ test("prefers-reduced-motion: no typing animation on the page, no fade on the wi
   };
   const widgetMoving = await openHostPage("");
   expect(await panelTransition(widgetMoving)).toBe("0.16s, 0.16s");
-  await context!.close();
-  await host!.close();
-  await server!.close();
+  await session.context!.close();
+  await session.host!.close();
+  await session.server!.close();
 
   const widgetStill = await openHostPage("", { reducedMotion: true });
   expect(await panelTransition(widgetStill)).toBe("0s");
@@ -316,16 +303,16 @@ function longReply(sections: number): string {
 test("a long streamed reply is parsed in linear total: finished blocks once, the open block per frame", async () => {
   const text = longReply(150);
   const deltas = text.match(/[\s\S]{1,16}/g)!;
-  server = await startChatServer(makeProject([{ name: "Assistant" }]));
-  context = await newContext(browser());
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }]));
+  session.context = await newContext(browser());
   // The page's test hook: renderMarkdown reports the length of every text it parses.
-  await context.addInitScript(() => {
+  await session.context.addInitScript(() => {
     (window as any).__parsed = [];
     (window as any).__kliskMarkdownProbe = (length: number) => (window as any).__parsed.push(length);
   });
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  await page.goto(`${server.url}/`);
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
+  await page.goto(`${session.server.url}/`);
   await connected(page);
 
   fake().enqueue({ text: deltas, delayMs: 1 });

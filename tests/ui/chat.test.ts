@@ -2,59 +2,36 @@
 /** The chat page at / in headless Chromium, against the real server and the fake upstream. */
 import fs from "node:fs";
 import path from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { tool, z } from "../../src/index";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { newContext, screenshotPath, startChatServer, type ChatServer, useBrowser } from "../helpers/browser";
+import { connected, newContext, screenshotPath, send, startChatServer, turnDone, useBrowser, useBrowserSession } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 import { tempDir } from "../helpers/tmp";
+import { sleep } from "../helpers/wait";
 import type { AgentOptions } from "../../src/sdk/agent";
 
 const fake = useFakeOpenAI();
 
 const browser = useBrowser();
 
-let server: ChatServer | undefined;
-let context: BrowserContext | undefined;
-let pageErrors: string[] = [];
-let dialogs: string[] = [];
-afterEach(async () => {
-  await context?.close();
-  await server?.close();
-  context = server = undefined;
-  // Any script error or alert() in a test is a failure, whatever the test checked.
-  expect({ pageErrors, dialogs }).toEqual({ pageErrors: [], dialogs: [] });
-  pageErrors = [];
-  dialogs = [];
-});
+const session = useBrowserSession({ dialogs: true });
 
 const assistant: AgentOptions = { name: "Assistant", instructions: "Be brief." };
 
 async function openChat(options: { agents?: AgentOptions[]; config?: string; keys?: ApiKeys; connect?: boolean } = {}): Promise<Page> {
-  server = await startChatServer(makeProject(options.agents ?? [assistant], options.config ?? ""), options.keys);
-  context = await newContext(browser());
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  session.server = await startChatServer(makeProject(options.agents ?? [assistant], options.config ?? ""), options.keys);
+  session.context = await newContext(browser());
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   page.on("dialog", (dialog) => {
-    dialogs.push(dialog.message());
+    session.dialogs.push(dialog.message());
     void dialog.dismiss();
   });
-  await page.goto(`${server.url}/`);
+  await page.goto(`${session.server.url}/`);
   if (options.connect !== false) await connected(page);
   return page;
 }
-
-const connected = (page: Page) => page.locator('#status[data-state="open"]').waitFor({ state: "attached" });
-const turnDone = (page: Page) => page.locator(".turn .typing").waitFor({ state: "detached" });
-
-async function send(page: Page, text: string): Promise<void> {
-  const before = await page.locator(".msg.user").count();
-  await page.locator("#input").fill(text);
-  await page.locator("#input").press("Enter");
-  await page.locator(".msg.user").nth(before).waitFor();
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test("sends with Enter and shows the streamed reply rendered as markdown", async () => {
   const page = await openChat();
@@ -269,7 +246,7 @@ test("a dropped connection marks the running turn failed, reconnects, and restor
   fake().enqueue({ hang: true });
   await send(page, "second");
   await fake().waitForRequests(2);
-  server!.dropSockets();
+  session.server!.dropSockets();
 
   await page.locator(".turn .note.failed").waitFor();
   expect(await page.locator(".turn .note.failed").innerText()).toMatch(/Connection lost/);

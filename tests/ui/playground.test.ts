@@ -5,32 +5,23 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { tool, z } from "../../src/index";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
 import type { AgentOptions } from "../../src/sdk/agent";
 import { runChild, startKlisk, stopChildren } from "../helpers/cli";
 import { fakeUpstreamEnv } from "../helpers/env";
-import { newContext, screenshotPath, startChatServer, type ChatServer, useBrowser } from "../helpers/browser";
+import { connected, newContext, screenshotPath, send, startChatServer, turnDone, useBrowser, useBrowserSession } from "../helpers/browser";
 import { makeProject, parseSse, useFakeOpenAI } from "../helpers/project";
 import { writeFiles } from "../helpers/tmp";
+import { sleep } from "../helpers/wait";
 
 const fake = useFakeOpenAI();
 const browser = useBrowser();
 
-let server: ChatServer | undefined;
-let context: BrowserContext | undefined;
-let pageErrors: string[] = [];
-afterEach(async () => {
-  await context?.close();
-  await server?.close();
-  await stopChildren();
-  context = server = undefined;
-  expect(pageErrors).toEqual([]);
-  pageErrors = [];
-});
+const session = useBrowserSession();
+afterEach(() => stopChildren());
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TOOL_MS = 150;
 
 const lookupOrder = tool({
@@ -56,11 +47,11 @@ interface Frames {
 }
 
 async function openPage(pathAndQuery: string, options: { config?: string; keys?: ApiKeys; agents?: AgentOptions[] } = {}) {
-  server = await startChatServer(makeProject(options.agents ?? AGENTS, options.config ?? PLAYGROUND_ON), options.keys);
-  context = await newContext(browser());
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  session.server = await startChatServer(makeProject(options.agents ?? AGENTS, options.config ?? PLAYGROUND_ON), options.keys);
+  session.context = await newContext(browser());
+  await session.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: session.server.url });
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   const frames: Frames = { sent: [], received: [] };
   page.on("websocket", (ws) => {
     ws.on("framesent", (f) => frames.sent.push(JSON.parse(String(f.payload))));
@@ -68,18 +59,8 @@ async function openPage(pathAndQuery: string, options: { config?: string; keys?:
   });
   const requested: string[] = [];
   page.on("request", (req) => requested.push(new URL(req.url()).pathname));
-  await page.goto(`${server.url}${pathAndQuery}`);
+  await page.goto(`${session.server.url}${pathAndQuery}`);
   return { page, frames, requested };
-}
-
-const connected = (page: Page) => page.locator('#status[data-state="open"]').waitFor({ state: "attached" });
-const turnDone = (page: Page) => page.locator(".turn .typing").waitFor({ state: "detached" });
-
-async function send(page: Page, text: string): Promise<void> {
-  const before = await page.locator(".msg.user").count();
-  await page.locator("#input").fill(text);
-  await page.locator("#input").press("Enter");
-  await page.locator(".msg.user").nth(before).waitFor();
 }
 
 /** "212 ms" or "1.30 s" → milliseconds. */
@@ -210,15 +191,15 @@ test("copy as curl quotes a message with quotes, $ and backticks for the shell; 
 });
 
 test("without a clipboard, copy as curl shows the command to copy by hand; Close gives focus back", async () => {
-  server = await startChatServer(makeProject(AGENTS, PLAYGROUND_ON));
-  context = await newContext(browser());
+  session.server = await startChatServer(makeProject(AGENTS, PLAYGROUND_ON));
+  session.context = await newContext(browser());
   // As on a page served over plain http to another host: no clipboard access.
-  await context.addInitScript(() => {
+  await session.context.addInitScript(() => {
     Object.defineProperty(navigator.clipboard, "writeText", { value: () => Promise.reject(new DOMException("denied", "NotAllowedError")) });
   });
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  await page.goto(`${server.url}/?dev`);
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
+  await page.goto(`${session.server.url}/?dev`);
   await connected(page);
   await send(page, "hello");
   await turnDone(page);
@@ -269,14 +250,14 @@ test("turns saved in the browser keep their usage (reasoning tokens when reporte
       },
     ],
   };
-  server = await startChatServer(makeProject(AGENTS, PLAYGROUND_ON));
-  context = await newContext(browser());
-  await context.addInitScript((conversation) => {
+  session.server = await startChatServer(makeProject(AGENTS, PLAYGROUND_ON));
+  session.context = await newContext(browser());
+  await session.context.addInitScript((conversation) => {
     if (!localStorage.getItem("klisk:/:conversation")) localStorage.setItem("klisk:/:conversation", conversation);
   }, JSON.stringify(saved));
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  await page.goto(`${server.url}/?dev`);
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
+  await page.goto(`${session.server.url}/?dev`);
   await connected(page);
 
   expect(await metric(page, 0, "input_tokens").innerText()).toBe("1,234");
@@ -299,9 +280,9 @@ test("the plain page has no playground: not at / nor at /?dev unless deploy.chat
     await turnDone(page);
     expect(await page.locator("#pg-bar, .pg-footer, .pg-handoff").count()).toBe(0);
     expect(requested.filter((p) => p.includes("playground"))).toEqual([]);
-    await context!.close();
-    await server!.close();
-    context = server = undefined;
+    await session.context!.close();
+    await session.server!.close();
+    session.context = session.server = undefined;
   }
 });
 
@@ -313,9 +294,9 @@ test("klisk dev: the playground is on at /, and its agent list follows a reload"
   const [, url] = await cli.waitFor(/URL: (http:\/\/\S+)/);
   await cli.waitFor(/Watching .* for changes/);
 
-  context = await newContext(browser());
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  session.context = await newContext(browser());
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   await page.goto(`${url}/`);
   await connected(page);
   const picker = page.getByLabel("Agent", { exact: true });

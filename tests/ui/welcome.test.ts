@@ -4,27 +4,14 @@
  * (deploy.chat.starters), and code blocks with a copy button: on the page and in the widget's iframe,
  * in headless Chromium against the real server and the fake upstream.
  */
-import type { BrowserContext, Page } from "playwright-core";
-import { newContext, screenshotPath, startChatServer, startHostPage, type ChatServer, useBrowser } from "../helpers/browser";
+import type { Page } from "playwright-core";
+import { connected, newContext, screenshotPath, startChatServer, startHostPage, turnDone, useBrowser, useBrowserSession } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 const browser = useBrowser();
 
-let server: ChatServer | undefined;
-let host: { url: string; close(): Promise<void> } | undefined;
-let context: BrowserContext | undefined;
-let pageErrors: string[] = [];
-let dialogs: string[] = [];
-afterEach(async () => {
-  await context?.close();
-  await host?.close();
-  await server?.close();
-  context = server = host = undefined;
-  expect({ pageErrors, dialogs }).toEqual({ pageErrors: [], dialogs: [] });
-  pageErrors = [];
-  dialogs = [];
-});
+const session = useBrowserSession({ dialogs: true });
 
 const WELCOME = [
   "Hi! I am the **order helper**.",
@@ -44,26 +31,23 @@ function chatConfig(welcome: string, starters: string[] = []): string {
 }
 
 function watch(page: Page): Page {
-  page.on("pageerror", (err) => pageErrors.push(err.message));
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
   page.on("dialog", (dialog) => {
-    dialogs.push(dialog.message());
+    session.dialogs.push(dialog.message());
     void dialog.dismiss();
   });
   return page;
 }
 
 async function openChat(config: string, options: { clipboard?: boolean } = {}): Promise<Page> {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], config));
-  context = await newContext(browser());
-  if (options.clipboard !== false) await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-  const page = watch(await context.newPage());
-  await page.goto(`${server.url}/`);
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }], config));
+  session.context = await newContext(browser());
+  if (options.clipboard !== false) await session.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: session.server.url });
+  const page = watch(await session.context.newPage());
+  await page.goto(`${session.server.url}/`);
   await connected(page);
   return page;
 }
-
-const connected = (page: Page) => page.locator('#status[data-state="open"]').waitFor({ state: "attached" });
-const turnDone = (page: Page) => page.locator(".turn .typing").waitFor({ state: "detached" });
 
 async function setTheme(page: Page, theme: "light" | "dark"): Promise<void> {
   if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== theme) await page.locator("#theme-btn").click();
@@ -180,14 +164,14 @@ test("when the clipboard is refused, Copy selects the code for Ctrl+C", async ()
 });
 
 test("in the widget: the welcome message, the starters and the copy button work inside the iframe", async () => {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], chatConfig("Welcome to **the shop**.", ["Show me code"])));
-  host = await startHostPage(`<!doctype html><html><body><h1>Shop</h1><script src="${server.url}/widget.js"></script></body></html>`);
-  context = await newContext(browser());
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }], chatConfig("Welcome to **the shop**.", ["Show me code"])));
+  session.host = await startHostPage(`<!doctype html><html><body><h1>Shop</h1><script src="${session.server.url}/widget.js"></script></body></html>`);
+  session.context = await newContext(browser());
   // The host page reads the clipboard; the iframe may write to it (widget.js sets allow="clipboard-write").
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: host.url });
-  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
-  const page = watch(await context.newPage());
-  await page.goto(host.url);
+  await session.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: session.host.url });
+  await session.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: session.server.url });
+  const page = watch(await session.context.newPage());
+  await page.goto(session.host.url);
   await page.locator(".klisk-widget-button").click();
   const frame = page.frameLocator("#klisk-widget iframe");
   await frame.locator('#status[data-state="open"]').waitFor({ state: "attached" });

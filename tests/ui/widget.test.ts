@@ -1,36 +1,25 @@
 /// <reference lib="dom" />
 /** widget.js on a page of another origin, in headless Chromium: the bubble, the iframe, the key by postMessage. */
-import type { BrowserContext, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { loadApiKeys, type ApiKeys } from "../../src/server/auth";
-import { newContext, screenshotPath, startChatServer, startHostPage, type ChatServer, useBrowser } from "../helpers/browser";
+import { newContext, screenshotPath, startChatServer, startHostPage, useBrowser, useBrowserSession } from "../helpers/browser";
 import { makeProject, useFakeOpenAI } from "../helpers/project";
 
 const fake = useFakeOpenAI();
 
 const browser = useBrowser();
 
-let server: ChatServer | undefined;
-let host: { url: string; close(): Promise<void> } | undefined;
-let context: BrowserContext | undefined;
-let pageErrors: string[] = [];
-afterEach(async () => {
-  await context?.close();
-  await host?.close();
-  await server?.close();
-  context = server = host = undefined;
-  expect(pageErrors).toEqual([]);
-  pageErrors = [];
-});
+const session = useBrowserSession();
 
 /** Starts the agent server, then a host page (another origin) whose body is `body(serverUrl)`. */
 async function openHostPage(config: string, body: (serverUrl: string) => string, keys?: ApiKeys): Promise<Page> {
-  server = await startChatServer(makeProject([{ name: "Assistant" }], config), keys);
-  const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><p>Products...</p>${body(server.url)}</body></html>`;
-  host = await startHostPage(html);
-  context = await newContext(browser());
-  const page = await context.newPage();
-  page.on("pageerror", (err) => pageErrors.push(err.message));
-  await page.goto(host.url);
+  session.server = await startChatServer(makeProject([{ name: "Assistant" }], config), keys);
+  const html = `<!doctype html><html><head><title>Host shop</title></head><body><h1>Host shop</h1><p>Products...</p>${body(session.server.url)}</body></html>`;
+  session.host = await startHostPage(html);
+  session.context = await newContext(browser());
+  const page = await session.context.newPage();
+  page.on("pageerror", (err) => session.pageErrors.push(err.message));
+  await page.goto(session.host.url);
   return page;
 }
 
@@ -58,7 +47,7 @@ test("a page on another origin embeds widget.js, opens the bubble and completes 
     (url) => `<script src="${url}/widget.js" data-key="wk-123" data-color="#e11d48" data-position="bottom-left"></script>`,
     loadApiKeys({ KLISK_WIDGET_KEY: "wk-123" }),
   );
-  expect(new URL(host!.url).origin).not.toBe(new URL(server!.url).origin);
+  expect(new URL(session.host!.url).origin).not.toBe(new URL(session.server!.url).origin);
 
   const bubble = page.locator(".klisk-widget-button");
   await bubble.waitFor();
@@ -71,7 +60,7 @@ test("a page on another origin embeds widget.js, opens the bubble and completes 
   await bubble.click();
   const iframe = page.locator("#klisk-widget iframe");
   await iframe.waitFor();
-  expect(await iframe.getAttribute("src")).toBe(`${server!.url}/?embed=1`); // no key in any URL
+  expect(await iframe.getAttribute("src")).toBe(`${session.server!.url}/?embed=1`); // no key in any URL
 
   const frame = page.frameLocator("#klisk-widget iframe");
   await frame.locator('#status[data-state="open"]').waitFor({ state: "attached" });

@@ -6,16 +6,15 @@
 import { HttpAgent } from "@ag-ui/client";
 import type { BaseEvent } from "@ag-ui/core";
 import { EventSchemas } from "@ag-ui/core/schemas";
-import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
 import { makeProject, serve, useFakeOpenAI } from "../helpers/project";
+import { testTools } from "../helpers/tools";
 
 const fake = useFakeOpenAI({ env: { KLISK_STATE_SECRET: "ag-ui-test-secret" } });
 let server: RunningServer;
 
 beforeAll(async () => {
-  const weather = tool({ name: "weather", parameters: z.object({ city: z.string() }), execute: async ({ city }) => `Sunny in ${city}` });
-  const explode = tool({ name: "explode", execute: () => { throw new Error("boom"); } });
+  const { weather, explode } = testTools();
   server = await serve(makeProject([{ name: "Assistant", tools: [weather, explode] }, { name: "Thinker", model: "o4-mini" }]));
 });
 afterAll(() => server.close());

@@ -4,28 +4,16 @@
  * (KLISK_STATE_SECRET), so the second turn also proves the signed state round-trips through the message.
  */
 import { AbstractChat, DefaultChatTransport, type ChatState, type ChatStatus, type UIMessage } from "ai";
-import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
 import { json, makeProject, serve, useFakeOpenAI } from "../helpers/project";
+import { testTools } from "../helpers/tools";
 
 const fake = useFakeOpenAI({ env: { KLISK_STATE_SECRET: "ai-sdk-test-secret" } });
 let server: RunningServer;
-let toolSignal: AbortSignal | undefined;
+const tools = testTools();
 
 beforeAll(async () => {
-  const weather = tool({
-    name: "weather",
-    parameters: z.object({ city: z.string() }),
-    execute: async ({ city }) => `Sunny in ${city}`,
-  });
-  const explode = tool({ name: "explode", execute: () => { throw new Error("boom"); } });
-  const slow = tool({
-    name: "slow",
-    execute: (_args, ctx) => new Promise<string>((_resolve, reject) => {
-      toolSignal = ctx.signal;
-      ctx.signal.addEventListener("abort", () => reject(new Error("aborted")));
-    }),
-  });
+  const { weather, explode, slow } = tools;
   server = await serve(makeProject([
     { name: "Assistant", tools: [weather, explode, slow] },
     { name: "Thinker", model: "o4-mini" },
@@ -190,13 +178,13 @@ test("a file part reaches the model as an attachment", async () => {
 
 test("stop() aborts the upstream request and the running tool", async () => {
   fake().enqueue({ toolCalls: [{ name: "slow", arguments: {} }] });
-  toolSignal = undefined;
+  tools.slowSignal = undefined;
   const chat = new TestChat();
   const sent = chat.sendMessage({ text: "take your time" });
-  await waitFor(() => toolSignal !== undefined);
+  await waitFor(() => tools.slowSignal !== undefined);
   await chat.stop();
   await sent;
-  await waitFor(() => toolSignal!.aborted);
+  await waitFor(() => tools.slowSignal!.aborted);
   expect(chat.status).toBe("ready");
   expect(partsOf(chat.lastMessage, "tool-slow")[0]).toMatchObject({ state: "input-available" });
 

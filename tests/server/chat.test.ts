@@ -1,22 +1,15 @@
 /** POST /api/chat in JSON and SSE modes against the fake upstream: turns, state, tools, errors, attachments. */
-import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
 import { json, makeProject, parseSse, postChat, serve, useFakeOpenAI } from "../helpers/project";
+import { testTools } from "../helpers/tools";
 
 const fake = useFakeOpenAI();
 let server: RunningServer;
-const weatherCalls: string[] = [];
+const tools = testTools();
+const { weatherCalls } = tools;
 
 beforeAll(async () => {
-  const weather = tool({
-    name: "weather",
-    parameters: z.object({ city: z.string() }),
-    execute: async ({ city }) => {
-      weatherCalls.push(city);
-      return `Sunny in ${city}`;
-    },
-  });
-  const explode = tool({ name: "explode", execute: () => { throw new Error("boom"); } });
+  const { weather, explode } = tools;
   const project = makeProject([
     { name: "Assistant", tools: [weather, explode] },
     { name: "Thinker", model: "o4-mini" },

@@ -4,36 +4,21 @@
  * conversation, the agent's tools run on the server, and errors land in the SDK's own error classes.
  */
 import OpenAI from "openai";
-import { tool, z } from "../../src/index";
 import type { RunningServer } from "../../src/server/listen";
 import { tokens } from "../helpers/fakeWire";
 import { makeProject, serve, useFakeOpenAI } from "../helpers/project";
+import { testTools } from "../helpers/tools";
 
 const KEY = "sk-klisk-test";
 const fake = useFakeOpenAI({ env: { KLISK_API_KEY: KEY } });
 let server: RunningServer;
 let lenient: RunningServer;
 let client: OpenAI;
-let toolSignal: AbortSignal | undefined;
-const weatherCalls: string[] = [];
+const tools = testTools();
+const { weatherCalls } = tools;
 
 beforeAll(async () => {
-  const weather = tool({
-    name: "weather",
-    parameters: z.object({ city: z.string() }),
-    execute: async ({ city }) => {
-      weatherCalls.push(city);
-      return `Sunny in ${city}`;
-    },
-  });
-  const explode = tool({ name: "explode", execute: () => { throw new Error("boom"); } });
-  const slow = tool({
-    name: "slow",
-    execute: (_args, ctx) => new Promise<string>((_resolve, reject) => {
-      toolSignal = ctx.signal;
-      ctx.signal.addEventListener("abort", () => reject(new Error("aborted")));
-    }),
-  });
+  const { weather, explode, slow } = tools;
   const agents = [
     { name: "Assistant", instructions: "Be brief.", tools: [weather, explode, slow] },
     { name: "Thinker", model: "o4-mini" },
@@ -185,11 +170,11 @@ test("image parts become attachments; remote URLs and client tools are refused",
 
 test("aborting a stream aborts the upstream request and the running tool", async () => {
   fake().enqueue({ toolCalls: [{ name: "slow", arguments: {} }] });
-  toolSignal = undefined;
+  tools.slowSignal = undefined;
   const stream = await client.chat.completions.create({ model: "Assistant", messages: [{ role: "user", content: "slow" }], stream: true });
-  await waitFor(() => toolSignal !== undefined);
+  await waitFor(() => tools.slowSignal !== undefined);
   stream.controller.abort();
-  await waitFor(() => toolSignal!.aborted);
+  await waitFor(() => tools.slowSignal!.aborted);
 
   fake().enqueue({ hang: true });
   const hanging = await client.chat.completions.create({ model: "Assistant", messages: [{ role: "user", content: "hang" }], stream: true });
